@@ -1,0 +1,49 @@
+// Command cog-frontend is the project's one binary. BuildKit starts it as a
+// gateway frontend; a person runs it as a CLI; installed as docker-cog it is
+// a Docker CLI plugin.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at link time (-ldflags "-X main.version=...").
+var version = "dev"
+
+// subcommands is filled by the init functions of this package's *_cmd.go
+// files, one file per area, so areas stay independent.
+var subcommands []func() *cobra.Command
+
+func register(f func() *cobra.Command) { subcommands = append(subcommands, f) }
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "cog-frontend",
+		Short:         "Build, bundle and publish Cog models with BuildKit",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	for _, f := range subcommands {
+		root.AddCommand(f())
+	}
+	return root
+}
+
+func main() {
+	if runAsGatewayFrontend() {
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRootCmd().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
