@@ -1,0 +1,105 @@
+package frontend
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Frontend option keys. Each can be given as a frontend option
+// (`buildctl --opt cog-format=standalone`, SolveOpt.FrontendAttrs) or, because
+// `docker buildx build` and bake only forward build args, as the build arg
+// named next to it (`--build-arg COG_FORMAT=standalone`). A frontend option
+// wins over the build arg.
+const (
+	// OptFormat selects the output format: FormatBundle or FormatStandalone.
+	// Default: bundle when cog.yaml has weights, else standalone (the two
+	// are the same image without weights).
+	OptFormat = "cog-format"
+	// OptVersion is the tool version recorded in the run.cog.version label.
+	// Default: the version this frontend was built with.
+	OptVersion = "cog-version"
+
+	// BuildArgFormat and BuildArgVersion are the build-arg spellings of
+	// OptFormat and OptVersion.
+	BuildArgFormat  = "COG_FORMAT"
+	BuildArgVersion = "COG_VERSION"
+)
+
+// Formats.
+const (
+	// FormatBundle keeps managed weights out of the image; they travel as
+	// separate OCI artifacts that cog-frontend bundle/push attaches.
+	FormatBundle = "bundle"
+	// FormatStandalone copies managed weights into the image at their
+	// targets, one image layer per weight layer.
+	FormatStandalone = "standalone"
+)
+
+// Result metadata keys (besides BuildKit's own image config and platform
+// keys).
+const (
+	// MetaWeightsLock carries the weights lock projection as JSON: the
+	// config.Lock read from weights.lock, checked against cog.yaml (no
+	// drift), holding exactly the weights of cog.yaml in cog.yaml order.
+	// Absent when cog.yaml has no weights.
+	MetaWeightsLock = "cog.weights.lock"
+	// MetaFormat is the format that was built (FormatBundle or
+	// FormatStandalone).
+	MetaFormat = "cog.format"
+)
+
+// Well-known file names.
+const (
+	DefaultFilename = "cog.yaml"
+	LockFilename    = "weights.lock"
+)
+
+// Version is recorded in run.cog.version when OptVersion is not given. The
+// binary sets it at start-up from its link-time version.
+var Version = "dev"
+
+// Options are the frontend options this package interprets itself; the
+// generic ones (platforms, build args, cache imports, contexts) are parsed by
+// dockerui.
+type Options struct {
+	Format  string // "" means: decide from cog.yaml (see OptFormat)
+	Version string
+}
+
+// ParseOptions reads the frontend's own options from the raw frontend
+// options map (BuildOpts().Opts).
+func ParseOptions(opts map[string]string) (Options, error) {
+	o := Options{
+		Format:  optOrArg(opts, OptFormat, BuildArgFormat),
+		Version: optOrArg(opts, OptVersion, BuildArgVersion),
+	}
+	switch o.Format {
+	case "", FormatBundle, FormatStandalone:
+	default:
+		return Options{}, fmt.Errorf("frontend option %s (build arg %s) is %q: want %q or %q",
+			OptFormat, BuildArgFormat, o.Format, FormatBundle, FormatStandalone)
+	}
+	if o.Version == "" {
+		o.Version = Version
+	}
+	return o, nil
+}
+
+func optOrArg(opts map[string]string, opt, arg string) string {
+	if v, ok := opts[opt]; ok {
+		return strings.TrimSpace(v)
+	}
+	return strings.TrimSpace(opts["build-arg:"+arg])
+}
+
+// ResolveFormat applies the default: bundle when there are managed
+// weights, else standalone.
+func (o Options) ResolveFormat(hasWeights bool) string {
+	if o.Format != "" {
+		return o.Format
+	}
+	if hasWeights {
+		return FormatBundle
+	}
+	return FormatStandalone
+}
