@@ -1,0 +1,185 @@
+package exporter
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Media types and annotation keys of the bundle (weights-v1 spec §8, §9, §12).
+const (
+	WeightArtifactType        = "application/vnd.cog.weight.v1"
+	WeightConfigMediaType     = "application/vnd.cog.weight.config.v1+json"
+	AnnotationWeightName      = "run.cog.weight.name"
+	AnnotationWeightSet       = "run.cog.weight.set-digest"
+	AnnotationWeightSize      = "run.cog.weight.size.uncompressed"
+	AnnotationWeightTarget    = "run.cog.weight.target"
+	AnnotationReferenceType   = "vnd.cog.reference.type"
+	AnnotationReferenceDigest = "vnd.cog.reference.digest"
+	ReferenceTypeWeights      = "weights"
+
+	// February 2026 ("v0 bundle") weights artifact, read only.
+	LegacyWeightsArtifactType = "application/vnd.cog.weights.v1"
+
+	// BuildKit's attestation manifests carry these.
+	AnnotationDockerReferenceType   = "vnd.docker.reference.type"
+	AnnotationDockerReferenceDigest = "vnd.docker.reference.digest"
+	DockerReferenceTypeAttestation  = "attestation-manifest"
+)
+
+// unknownPlatform is written on every weight descriptor. It is never
+// omitted: Cog's reader dereferences it.
+func unknownPlatform() *ocispec.Platform {
+	return &ocispec.Platform{Architecture: "unknown", OS: "unknown"}
+}
+
+// Bundle is an assembled bundle index and everything it references.
+type Bundle struct {
+	// Index is the descriptor of IndexBytes (media type OCI index).
+	Index      ocispec.Descriptor
+	IndexBytes []byte
+	// Images are the runnable model image manifests, with real platforms.
+	Images []ocispec.Descriptor
+	// Attestations are BuildKit's attestation manifests, as they were.
+	Attestations []ocispec.Descriptor
+	// Weights are in cog.yaml order; WeightDescs[i] describes Weights[i].
+	Weights     []Weight
+	WeightDescs []ocispec.Descriptor
+	// Source serves the image and attestation manifests and their blobs.
+	Source Source
+}
+
+// IsAttestation reports whether d is a BuildKit attestation manifest.
+func IsAttestation(d ocispec.Descriptor) bool {
+	return d.Annotations[AnnotationDockerReferenceType] == DockerReferenceTypeAttestation
+}
+
+// IsWeight reports whether d is a weight descriptor of today's format or of
+// the February 2026 format.
+func IsWeight(d ocispec.Descriptor) bool {
+	return d.ArtifactType == WeightArtifactType || d.ArtifactType == LegacyWeightsArtifactType ||
+		d.Annotations[AnnotationReferenceType] == ReferenceTypeWeights
+}
+
+// Assemble builds the bundle index from the model's manifests (image
+// manifests with their platforms, and attestation manifests, in the order
+// BuildKit gave them) and the weights in cog.yaml order. Weight descriptors
+// already present in manifests (when re-bundling a bundle) are dropped and
+// replaced by weights. The result is a pure function of its inputs.
+func Assemble(manifests []ocispec.Descriptor, weights []Weight, src Source) (*Bundle, error) {
+	b := &Bundle{Source: src}
+	for _, d := range manifests {
+		switch {
+		case IsAttestation(d):
+			b.Attestations = append(b.Attestations, d)
+		case IsWeight(d):
+			// replaced below
+		default:
+			if d.MediaType != ocispec.MediaTypeImageManifest && d.MediaType != mediaTypeDockerManifest {
+				return nil, fmt.Errorf("model image descriptor %s has media type %q; expected an image manifest (%s or %s)", d.Digest, d.MediaType, ocispec.MediaTypeImageManifest, mediaTypeDockerManifest)
+			}
+			if d.Platform == nil || d.Platform.OS == "" || d.Platform.Architecture == "" || d.Platform.OS == "unknown" {
+				return nil, fmt.Errorf("model image manifest %s has no real platform; the bundle needs each image's os/architecture", d.Digest)
+			}
+			b.Images = append(b.Images, d)
+		}
+	}
+	if len(b.Images) == 0 {
+		return nil, fmt.Errorf("no model image manifest among the %d manifest(s) given; build the model image first", len(manifests))
+	}
+	seen := map[string]bool{}
+	for i, w := range weights {
+		if seen[w.Name] {
+			return nil, fmt.Errorf("weight %q appears twice; weight names must be unique", w.Name)
+		}
+		seen[w.Name] = true
+		d, err := weightDescriptor(w)
+		if err != nil {
+			return nil, fmt.Errorf("weight %d (%q): %w", i, w.Name, err)
+		}
+		b.Weights = append(b.Weights, w)
+		b.WeightDescs = append(b.WeightDescs, d)
+	}
+	all := make([]ocispec.Descriptor, 0, len(b.Images)+len(b.Attestations)+len(b.WeightDescs))
+	all = append(all, b.Images...)
+	all = append(all, b.Attestations...)
+	all = append(all, b.WeightDescs...)
+	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: all}
+	idx.SchemaVersion = 2
+	raw, err := json.Marshal(idx)
+	if err != nil {
+		return nil, err
+	}
+	b.IndexBytes = raw
+	b.Index = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: digest.FromBytes(raw), Size: int64(len(raw))}
+	return b, nil
+}
+
+const mediaTypeDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+
+// weightDescriptor checks that w's manifest bytes agree with its config and
+// layer blobs, and returns the index descriptor for it.
+func weightDescriptor(w Weight) (ocispec.Descriptor, error) {
+	if w.Name == "" {
+		return ocispec.Descriptor{}, fmt.Errorf("weight has no name")
+	}
+	var m ocispec.Manifest
+	dec := json.NewDecoder(bytes.NewReader(w.Manifest))
+	if err := dec.Decode(&m); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("manifest is not valid JSON: %w", err)
+	}
+	if m.MediaType != ocispec.MediaTypeImageManifest || m.ArtifactType != WeightArtifactType {
+		return ocispec.Descriptor{}, fmt.Errorf("manifest has mediaType %q artifactType %q; want %q and %q", m.MediaType, m.ArtifactType, ocispec.MediaTypeImageManifest, WeightArtifactType)
+	}
+	if !sameBlob(m.Config, w.Config.Descriptor) {
+		return ocispec.Descriptor{}, fmt.Errorf("manifest config %s (%d bytes) does not match the config blob given (%s, %d bytes)", m.Config.Digest, m.Config.Size, w.Config.Descriptor.Digest, w.Config.Descriptor.Size)
+	}
+	if len(m.Layers) != len(w.Layers) {
+		return ocispec.Descriptor{}, fmt.Errorf("manifest lists %d layers but %d layer blobs were given", len(m.Layers), len(w.Layers))
+	}
+	given := map[digest.Digest]int64{}
+	for _, l := range w.Layers {
+		if l.Open == nil {
+			return ocispec.Descriptor{}, fmt.Errorf("layer %s cannot be opened (no Open)", l.Descriptor.Digest)
+		}
+		given[l.Descriptor.Digest] = l.Descriptor.Size
+	}
+	for _, l := range m.Layers {
+		if sz, ok := given[l.Digest]; !ok || sz != l.Size {
+			return ocispec.Descriptor{}, fmt.Errorf("manifest layer %s (%d bytes) has no matching layer blob", l.Digest, l.Size)
+		}
+	}
+	if w.Config.Open == nil {
+		return ocispec.Descriptor{}, fmt.Errorf("config blob cannot be opened (no Open)")
+	}
+	if m.Annotations[AnnotationWeightName] != "" && m.Annotations[AnnotationWeightName] != w.Name {
+		return ocispec.Descriptor{}, fmt.Errorf("manifest names the weight %q, not %q", m.Annotations[AnnotationWeightName], w.Name)
+	}
+	if w.SetDigest == "" {
+		return ocispec.Descriptor{}, fmt.Errorf("no set digest")
+	}
+	if _, err := digest.Parse(w.SetDigest); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("set digest %q: %w", w.SetDigest, err)
+	}
+	return ocispec.Descriptor{
+		MediaType:    ocispec.MediaTypeImageManifest,
+		ArtifactType: WeightArtifactType,
+		Digest:       digest.FromBytes(w.Manifest),
+		Size:         int64(len(w.Manifest)),
+		Platform:     unknownPlatform(),
+		Annotations: map[string]string{
+			AnnotationWeightName:    w.Name,
+			AnnotationWeightSet:     w.SetDigest,
+			AnnotationWeightSize:    strconv.FormatInt(w.Size, 10),
+			AnnotationReferenceType: ReferenceTypeWeights,
+		},
+	}, nil
+}
+
+func sameBlob(a, b ocispec.Descriptor) bool {
+	return a.Digest == b.Digest && a.Size == b.Size && a.MediaType == b.MediaType
+}
