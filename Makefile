@@ -1,0 +1,58 @@
+# cog-frontend developer entry points. `make test` is what CI runs (.ci/run).
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+
+GO          ?= go
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS     := -X main.version=$(VERSION)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+E2E_TIMEOUT ?= 60m
+# Exports BUILDKIT_HOST, COG_DEV_REGISTRY, COG_DEV_BUILDER, COG_DEV_TOOLS, PATH.
+DEV_ENV     := eval "$$(hack/dev-env env)"
+
+.PHONY: all build test unit lint fmt e2e env-up env-down env-status env-clean demo bench
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/cog-frontend ./cmd/cog-frontend
+
+# Everything CI checks: the environment, unit tests, lint, then the e2e suite.
+test: env-up unit lint e2e
+
+# Unit tests: no daemon, seconds.
+unit:
+	$(GO) test -count=1 ./...
+
+lint:
+	@files="$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go'))"; \
+	if [[ -n "$$files" ]]; then echo "gofmt needed on:"; echo "$$files"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/...
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(STATICCHECK) -tags e2e ./e2e/...
+
+fmt:
+	gofmt -w $$(git ls-files -co --exclude-standard '*.go')
+
+# End-to-end suite against the dev environment (must be up: make env-up).
+e2e:
+	$(DEV_ENV); $(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./e2e/...
+
+env-up:
+	hack/dev-env up
+
+env-down:
+	hack/dev-env down
+
+env-status:
+	hack/dev-env status
+
+env-clean:
+	hack/dev-env clean
+
+demo:
+	hack/demo.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
