@@ -120,3 +120,5 @@ func (w Warning) String() string {
 	}
 	return s + w.Message
 }
+
+func itoa(i int) string { return strconv.Itoa(i) }

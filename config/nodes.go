@@ -13,6 +13,10 @@ import (
 type walker struct {
 	problems
 	src SourceMap
+	// jsonStrings makes str accept only string scalars (weights.lock is
+	// JSON, where a number is never a string); cog.yaml accepts numbers
+	// written where text is expected, as in python_version: 3.11.
+	jsonStrings bool
 }
 
 func (w *walker) pos(n *yaml.Node) Position {
@@ -119,8 +123,12 @@ func (w *walker) str(f field) (string, bool) {
 	n := resolve(f.val)
 	if n.Kind == yaml.ScalarNode {
 		switch n.ShortTag() {
-		case "!!str", "!!int", "!!float":
+		case "!!str":
 			return n.Value, true
+		case "!!int", "!!float":
+			if !w.jsonStrings {
+				return n.Value, true
+			}
 		}
 	}
 	w.fail(w.pos(n), f.path, "must be a string", describe(n), "quote the value, e.g. \"...\"")

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -30,7 +29,7 @@ func (w *walker) parseWeights(f field) []Weight {
 		}
 		if line, dup := names[wt.Name]; dup {
 			p := joinPath(it.path, "name")
-			w.fail(w.src[p], p, "weight name is used twice", quote(wt.Name), "it was first used at line "+strconv.Itoa(line)+"; names must be unique")
+			w.fail(w.src[p], p, "weight name is used twice", quote(wt.Name), "it was first used at line "+itoa(line)+"; names must be unique")
 			continue
 		}
 		names[wt.Name] = w.src[joinPath(it.path, "name")].Line
