@@ -1,0 +1,508 @@
+package llb
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cog-frontend/cog-frontend/config"
+	bkllb "github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/solver/pb"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+)
+
+//go:embed python/cog_facts.py
+var cogFactsScript []byte
+
+// Build converts a validated config into the model image's LLB and image
+// config for one platform. It calls nothing outside except
+// opts.MetaResolver, and honours ctx only there.
+func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, error) {
+	if cfg == nil {
+		return nil, errors.New("llb.Build: nil config")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b := &builder{cfg: cfg, opts: opts, res: &Result{Facts: map[string]string{}}}
+	if err := b.prepare(); err != nil {
+		return nil, err
+	}
+	if err := b.base(ctx); err != nil {
+		return nil, err
+	}
+	steps := []func() error{b.preamble, b.tini, b.userEnv, b.systemPackages, b.uv, b.python, b.requirements, b.cogRuntime, b.buildRun, b.runtimeConfig, b.project, b.cogDir, b.weights}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.imageConfig(); err != nil {
+		return nil, err
+	}
+	b.res.State = b.st
+	return b.res, nil
+}
+
+// builder carries the state through the steps of spec/cog-image.md, in
+// order. Each step appends to st and, for environment, to env, which is
+// both the build steps' environment and the image config's.
+type builder struct {
+	cfg    *config.Config
+	opts   Options
+	res    *Result
+	format string
+	epoch  time.Time
+	sm     *bkllb.SourceMap
+
+	baseRef string // unpinned, e.g. python:3.11-slim; names the apt cache
+	img     dockerspec.DockerOCIImage
+	st      bkllb.State
+	env     envList
+	reqs    *requirements
+}
+
+func (b *builder) prepare() error {
+	cfg := b.cfg
+	b.format = resolveFormat(cfg, b.opts.Format)
+	if b.format != FormatBundle && b.format != FormatStandalone {
+		return fmt.Errorf("unknown image format %q: use %q (weights stay out of the image) or %q (weights copied in)", b.opts.Format, FormatBundle, FormatStandalone)
+	}
+	if len(b.opts.Weights) != len(cfg.Weights) {
+		return posErr(cfg, "weights", "cog.yaml declares %d weights but the weights.lock projection has %d; run `cog-frontend weights import`", len(cfg.Weights), len(b.opts.Weights))
+	}
+	for i, w := range b.opts.Weights {
+		if w.Name != cfg.Weights[i].Name || w.Target != cfg.Weights[i].Target {
+			return posErr(cfg, fmt.Sprintf("weights[%d]", i), "weight %q (target %s) does not match weights.lock entry %q (target %s); run `cog-frontend weights import`", cfg.Weights[i].Name, cfg.Weights[i].Target, w.Name, w.Target)
+		}
+		if w.SetDigest == "" {
+			return posErr(cfg, fmt.Sprintf("weights[%d]", i), "weight %q has no set digest in weights.lock; run `cog-frontend weights import`", w.Name)
+		}
+	}
+	if !b.opts.Epoch.IsZero() {
+		b.epoch = b.opts.Epoch.UTC()
+	} else {
+		b.epoch = time.Unix(0, 0).UTC()
+	}
+	if b.opts.ConfigData != nil {
+		name := b.opts.ConfigFilename
+		if name == "" {
+			name = "cog.yaml"
+		}
+		b.sm = bkllb.NewSourceMap(nil, name, "YAML", b.opts.ConfigData)
+		b.res.SourceMap = b.sm
+	}
+
+	// Requirements decide both the install step and, for GPU builds without
+	// an explicit cuda:, the CUDA version; read them once.
+	if bd := cfg.Build; bd != nil {
+		var err error
+		switch {
+		case bd.PythonRequirements != "":
+			if b.opts.Requirements == nil {
+				return posErr(cfg, "build.python_requirements", "the content of %s was not passed to the converter (Options.Requirements)", bd.PythonRequirements)
+			}
+			lines := strings.Split(strings.ReplaceAll(string(b.opts.Requirements), "\r\n", "\n"), "\n")
+			b.reqs, err = filterRequirements(cfg, "build.python_requirements", bd.PythonRequirements, lines)
+		case len(bd.PythonPackages) > 0:
+			b.reqs, err = filterRequirements(cfg, "build.python_packages", "python_packages", bd.PythonPackages)
+		}
+		if err != nil {
+			return err
+		}
+		if b.reqs != nil {
+			b.res.Warnings = append(b.res.Warnings, b.reqs.warnings...)
+		}
+		if bd.GPU && (bd.CUDA == "" || bd.CuDNN == "") {
+			// Complete cuda/cudnn on a copy: the caller's config stays as
+			// it was, and the run.cog.config label shows what was used.
+			c, bc := *cfg, *bd
+			c.Build = &bc
+			text := ""
+			if b.reqs != nil {
+				text = strings.Join(b.reqs.lines, "\n")
+			}
+			ws, err := config.ResolveCUDA(&c, text)
+			if err != nil {
+				return err
+			}
+			b.res.Warnings = append(b.res.Warnings, ws...)
+			b.cfg = &c
+		}
+	}
+	return nil
+}
+
+// loc is the source location of the first of keys that cog.yaml has, as
+// constraint options for a step; none without a source map.
+func (b *builder) loc(keys ...string) []bkllb.ConstraintsOpt {
+	if b.sm == nil {
+		return nil
+	}
+	for _, k := range keys {
+		if p := position(b.cfg, k); p.Line > 0 {
+			return []bkllb.ConstraintsOpt{b.sm.Location([]*pb.Range{{
+				Start: &pb.Position{Line: int32(p.Line), Character: int32(p.Column)},
+				End:   &pb.Position{Line: int32(p.Line), Character: int32(p.Column)},
+			}})}
+		}
+	}
+	return nil
+}
+
+// named is a step's display name plus its source location.
+func (b *builder) named(name string, keys ...string) []bkllb.ConstraintsOpt {
+	return append([]bkllb.ConstraintsOpt{bkllb.WithCustomName(name)}, b.loc(keys...)...)
+}
+
+func (b *builder) setEnv(k, v string) {
+	b.env.set(k, v)
+	b.st = b.st.AddEnv(k, v)
+}
+
+func (b *builder) gpu() bool { return b.cfg.Build != nil && b.cfg.Build.GPU }
+
+func (b *builder) pythonVersion() string {
+	if b.cfg.Build != nil && b.cfg.Build.PythonVersion != "" {
+		return b.cfg.Build.PythonVersion
+	}
+	return defaultPython
+}
+
+func (b *builder) base(ctx context.Context) error {
+	ref, err := baseImage(b.cfg)
+	if err != nil {
+		return err
+	}
+	b.baseRef = ref
+	pinned, img, err := resolveBase(ctx, ref, &b.opts)
+	if err != nil {
+		return err
+	}
+	b.img = img
+	b.res.BaseImage = pinned
+	opts := []bkllb.ImageOption{bkllb.Platform(b.opts.Platform)}
+	for _, o := range b.named("[cog] base image "+ref, "build.gpu", "build.python_version") {
+		opts = append(opts, o)
+	}
+	b.st = bkllb.Image(pinned, opts...)
+	b.env = append(envList(nil), img.Config.Env...)
+	if _, ok := b.env.get("PATH"); !ok {
+		b.env = append(envList{defaultPath}, b.env...)
+	}
+	b.st = b.env.apply(b.st)
+	return nil
+}
+
+// 1. Environment preamble.
+func (b *builder) preamble() error {
+	ld, _ := b.env.get("LD_LIBRARY_PATH") // $LD_LIBRARY_PATH expands to the base image's value
+	b.setEnv("DEBIAN_FRONTEND", "noninteractive")
+	b.setEnv("PYTHONUNBUFFERED", "1")
+	b.setEnv("LD_LIBRARY_PATH", ld+":/usr/lib/x86_64-linux-gnu:/usr/local/nvidia/lib64:/usr/local/nvidia/bin")
+	b.setEnv("NVIDIA_DRIVER_CAPABILITIES", "all")
+	return nil
+}
+
+// aptMounts are the apt cache mounts: locked, because two apt processes
+// must not share /var/lib/apt; keyed by base image and platform so lists
+// and packages of different distributions never mix.
+func (b *builder) aptMounts() []bkllb.RunOption {
+	key := b.baseRef + "-" + platformKey(b.opts)
+	return []bkllb.RunOption{
+		bkllb.AddMount("/var/cache/apt", bkllb.Scratch(), bkllb.AsPersistentCacheDir("cog-apt-cache-"+key, bkllb.CacheMountLocked)),
+		bkllb.AddMount("/var/lib/apt", bkllb.Scratch(), bkllb.AsPersistentCacheDir("cog-apt-lib-"+key, bkllb.CacheMountLocked)),
+	}
+}
+
+func platformKey(o Options) string {
+	k := o.Platform.OS + "-" + o.Platform.Architecture
+	if o.Platform.Variant != "" {
+		k += "-" + o.Platform.Variant
+	}
+	return k
+}
+
+// uvCache is uv's download/wheel cache, shared: uv locks it itself.
+func (b *builder) uvCache() []bkllb.RunOption {
+	return []bkllb.RunOption{
+		bkllb.AddMount("/root/.cache/uv", bkllb.Scratch(), bkllb.AsPersistentCacheDir("cog-uv-cache-"+platformKey(b.opts), bkllb.CacheMountShared)),
+		// The cache is another file system: hard links cannot cross it.
+		bkllb.AddEnv("UV_LINK_MODE", "copy"),
+	}
+}
+
+func (b *builder) run(cmd string, name []bkllb.ConstraintsOpt, extra ...bkllb.RunOption) {
+	opts := []bkllb.RunOption{bkllb.Args([]string{"/bin/sh", "-c", cmd})}
+	opts = append(opts, extra...)
+	for _, o := range name {
+		opts = append(opts, o)
+	}
+	b.st = b.st.Run(opts...).Root()
+}
+
+// 2. tini as the entrypoint, from the distribution's package. Debian and
+// Ubuntu install it at /usr/bin/tini; the entrypoint is /sbin/tini as in
+// Cog's images, so link it. The docker-clean hook is removed because it
+// would empty the apt cache mount after every install.
+func (b *builder) tini() error {
+	b.run("rm -f /etc/apt/apt.conf.d/docker-clean"+
+		" && echo 'Binary::apt::APT::Keep-Downloaded-Packages \"true\";' > /etc/apt/apt.conf.d/keep-cache"+
+		" && apt-get update -qq && apt-get install -qq -y --no-install-recommends tini"+
+		" && ln -sf /usr/bin/tini /sbin/tini",
+		b.named("[cog] install tini"), b.aptMounts()...)
+	return nil
+}
+
+// 3. The user's environment, keys sorted.
+func (b *builder) userEnv() error {
+	env := append([]config.EnvVar(nil), b.cfg.Environment...)
+	sort.Slice(env, func(i, j int) bool { return env[i].Key < env[j].Key })
+	for _, e := range env {
+		b.setEnv(e.Key, e.Value)
+	}
+	return nil
+}
+
+// 4. system_packages.
+func (b *builder) systemPackages() error {
+	if b.cfg.Build == nil || len(b.cfg.Build.SystemPackages) == 0 {
+		return nil
+	}
+	pkgs := make([]string, len(b.cfg.Build.SystemPackages))
+	for i, p := range b.cfg.Build.SystemPackages {
+		pkgs[i] = shellQuote(p)
+	}
+	b.run("apt-get update -qq && apt-get install -qq -y --no-install-recommends "+strings.Join(pkgs, " "),
+		b.named("[cog] install system packages", "build.system_packages"), b.aptMounts()...)
+	return nil
+}
+
+// 5. uv, copied from its image.
+func (b *builder) uv() error {
+	opts := []bkllb.ImageOption{bkllb.Platform(b.opts.Platform), bkllb.WithCustomName("[cog] uv image " + UVImage)}
+	uv := bkllb.Image(UVImage, opts...)
+	b.st = b.st.File(
+		bkllb.Copy(uv, "/uv", "/usr/local/bin/uv").Copy(uv, "/uvx", "/usr/local/bin/uvx"),
+		bkllb.WithCustomName("[cog] install uv"))
+	b.setEnv("UV_SYSTEM_PYTHON", "true")
+	return nil
+}
+
+// GPU images have no Python: install it with uv and link it where
+// python:*-slim has it, so the rest of the build is the same. uv-managed
+// interpreters are marked externally managed, hence the override for the
+// steps that install into it.
+func (b *builder) python() error {
+	if !b.gpu() {
+		return nil
+	}
+	py := b.pythonVersion()
+	b.setEnv("UV_PYTHON_INSTALL_DIR", "/opt/uv/python")
+	b.setEnv("UV_BREAK_SYSTEM_PACKAGES", "true")
+	b.run(fmt.Sprintf("uv python install %[1]s"+
+		` && ln -sf "$(uv python find --managed-python %[1]s)" /usr/local/bin/python`+
+		` && ln -sf /usr/local/bin/python /usr/local/bin/python3`, py),
+		b.named("[cog] install Python "+py, "build.python_version"), b.uvCache()...)
+	return nil
+}
+
+// 6. The user's requirements.
+func (b *builder) requirements() error {
+	if b.reqs == nil || len(b.reqs.content()) == 0 {
+		return nil
+	}
+	reqs := bkllb.Scratch().File(
+		bkllb.Mkfile("/requirements.txt", 0o644, b.reqs.content(), bkllb.WithCreatedTime(b.epoch)),
+		bkllb.WithCustomName("[cog] requirements.txt without cog"))
+	cmd := "uv pip install -r /tmp/cog-requirements/requirements.txt"
+	if b.reqs.hasTorch && !b.reqs.hasIndexFor("download.pytorch.org") {
+		cuda := ""
+		if b.cfg.Build != nil {
+			cuda = b.cfg.Build.CUDA
+		}
+		cmd += " --extra-index-url " + torchIndexURL(b.cfg.Build, cuda)
+	}
+	extra := append(b.uvCache(), bkllb.AddMount("/tmp/cog-requirements", reqs, bkllb.Readonly))
+	b.run(cmd, b.named("[cog] install Python requirements", "build.python_requirements", "build.python_packages"), extra...)
+	return nil
+}
+
+// 7. The cog runtime.
+func (b *builder) cogRuntime() error {
+	v := DefaultSDKVersion
+	if b.cfg.Build != nil && b.cfg.Build.SDKVersion != "" {
+		v = b.cfg.Build.SDKVersion
+	}
+	b.run("uv pip install "+shellQuote("cog=="+v), b.named("[cog] install cog "+v, "build.sdk_version"), b.uvCache()...)
+	return nil
+}
+
+// 8. build.run, then the deprecated pre_install. Project files are not
+// mounted: these steps must not depend on code, so a code change reuses
+// them.
+func (b *builder) buildRun() error {
+	if b.cfg.Build == nil {
+		return nil
+	}
+	for i, rc := range b.cfg.Build.Run {
+		key := fmt.Sprintf("build.run[%d]", i)
+		var extra []bkllb.RunOption
+		for j, m := range rc.Mounts {
+			if m.Type != "secret" {
+				return posErr(b.cfg, fmt.Sprintf("%s.mounts[%d].type", key, j), "mount type %q is not supported; use \"secret\"", m.Type)
+			}
+			target := m.Target
+			if target == "" {
+				target = "/run/secrets/" + m.ID
+			}
+			extra = append(extra, bkllb.AddSecret(target, bkllb.SecretID(m.ID)))
+		}
+		b.run(rc.Command, b.named(fmt.Sprintf("[cog] %s: %s", key, rc.Command), key), extra...)
+	}
+	for i, c := range b.cfg.Build.PreInstall {
+		key := fmt.Sprintf("build.pre_install[%d]", i)
+		b.run(c, b.named(fmt.Sprintf("[cog] %s: %s", key, c), key))
+	}
+	return nil
+}
+
+// 9. Working directory and the runtime's environment.
+func (b *builder) runtimeConfig() error {
+	b.st = b.st.Dir(SrcDir)
+	if b.cfg.Run != "" {
+		b.setEnv("COG_PREDICT_TYPE_STUB", b.cfg.Run)
+	}
+	if b.cfg.Train != "" {
+		b.setEnv("COG_TRAIN_TYPE_STUB", b.cfg.Train)
+	}
+	if c := b.cfg.Concurrency; c != nil && c.Max > 0 {
+		b.setEnv("COG_MAX_CONCURRENCY", fmt.Sprint(c.Max))
+	}
+	return nil
+}
+
+// 10. The project, last, so that a code change reuses every layer above.
+func (b *builder) project() error {
+	excludes := append([]string{".cog"}, weightSourceDirs(b.cfg)...)
+	b.st = b.st.File(bkllb.Copy(b.opts.Context, "/", SrcDir+"/", &bkllb.CopyInfo{
+		CopyDirContentsOnly: true,
+		CreateDestPath:      true,
+		ExcludePatterns:     excludes,
+	}), bkllb.WithCustomName("[cog] copy project to "+SrcDir))
+	return nil
+}
+
+// 11. /src/.cog: the OpenAPI schema and pip freeze, produced by the
+// installed runtime from the user's code (one step, after the project copy,
+// with a read-only root and no network so it cannot change the image), and
+// weights.json. All three land in one small layer.
+func (b *builder) cogDir() error {
+	script := bkllb.Scratch().File(
+		bkllb.Mkfile("/cog_facts.py", 0o644, cogFactsScript, bkllb.WithCreatedTime(b.epoch)),
+		bkllb.WithCustomName("[cog] schema generator"))
+	cmd := "uv pip freeze > /out/pip_freeze.txt"
+	keys := []string{"run", "predict", "train"}
+	switch {
+	case b.cfg.Run != "":
+		cmd += " && python /opt/cog-frontend/cog_facts.py predict " + shellQuote(b.cfg.Run) + " /out/openapi_schema.json"
+	case b.cfg.Train != "":
+		cmd += " && python /opt/cog-frontend/cog_facts.py train " + shellQuote(b.cfg.Train) + " /out/openapi_schema.json"
+		keys = []string{"train"}
+	}
+	opts := []bkllb.RunOption{
+		bkllb.Args([]string{"/bin/sh", "-c", cmd}),
+		bkllb.ReadonlyRootFS(),
+		bkllb.Network(pb.NetMode_NONE),
+		bkllb.AddMount("/opt/cog-frontend", script, bkllb.Readonly),
+		bkllb.AddMount("/tmp", bkllb.Scratch(), bkllb.Tmpfs()),
+		bkllb.AddEnv("UV_NO_CACHE", "1"),
+		bkllb.AddEnv("PYTHONDONTWRITEBYTECODE", "1"),
+	}
+	for _, o := range b.named("[cog] generate OpenAPI schema and pip freeze", keys...) {
+		opts = append(opts, o)
+	}
+	out := b.st.Run(opts...).AddMount("/out", bkllb.Scratch())
+	b.res.Facts[LabelPipFreeze] = PipFreezePath
+	if b.cfg.Run != "" || b.cfg.Train != "" {
+		b.res.Facts[LabelOpenAPISchema] = OpenAPISchemaPath
+	}
+	// weights.json promises weights delivered next to the image; a
+	// standalone image carries them, so it has none.
+	if len(b.opts.Weights) > 0 && b.format == FormatBundle {
+		dt, err := weightsJSON(b.opts.Weights)
+		if err != nil {
+			return err
+		}
+		out = out.File(bkllb.Mkfile("/weights.json", 0o644, dt, bkllb.WithCreatedTime(b.epoch)),
+			append([]bkllb.ConstraintsOpt{bkllb.WithCustomName("[cog] weights.json")}, b.loc("weights")...)...)
+	}
+	b.st = b.st.File(bkllb.Copy(out, "/", CogDir+"/", &bkllb.CopyInfo{CopyDirContentsOnly: true, CreateDestPath: true}),
+		bkllb.WithCustomName("[cog] add "+CogDir))
+	return nil
+}
+
+// Standalone format: each weight its own layer, merged over the image.
+func (b *builder) weights() error {
+	if b.format != FormatStandalone || len(b.opts.Weights) == 0 {
+		return nil
+	}
+	layers, err := weightLayers(b.cfg, b.opts.Context, b.opts.Weights, func(k string) []bkllb.ConstraintsOpt { return b.loc(k) })
+	if err != nil {
+		return err
+	}
+	b.st = bkllb.Merge(append([]bkllb.State{b.st}, layers...), bkllb.WithCustomName("[cog] add weights"))
+	return nil
+}
+
+func (b *builder) imageConfig() error {
+	img := &b.img
+	p := b.opts.Platform
+	img.OS, img.Architecture, img.Variant, img.OSVersion = p.OS, p.Architecture, p.Variant, p.OSVersion
+	img.Config.Env = append([]string(nil), b.env...)
+	img.Config.Entrypoint = []string{"/sbin/tini", "--"}
+	img.Config.Cmd = []string{"python", "-m", "cog.server.http"}
+	img.Config.WorkingDir = SrcDir
+	img.Config.ExposedPorts = map[string]struct{}{"5000/tcp": {}}
+	labels := map[string]string{}
+	for k, v := range img.Config.Labels {
+		labels[k] = v
+	}
+	dt, err := b.cfg.LabelJSON()
+	if err != nil {
+		return fmt.Errorf("run.cog.config label: %w", err)
+	}
+	labels[LabelConfig] = string(dt)
+	labels[LabelHasInit] = "true"
+	if b.opts.Version != "" {
+		labels[LabelVersion] = b.opts.Version
+	}
+	if b.opts.Revision != "" {
+		labels[LabelOCIRevision] = b.opts.Revision
+	}
+	if b.opts.SourceVersion != "" {
+		labels[LabelOCIVersion] = b.opts.SourceVersion
+	}
+	img.Config.Labels = labels
+	b.res.Image = *img
+	return nil
+}
+
+// shellQuote quotes s for /bin/sh when it is not plainly safe.
+func shellQuote(s string) string {
+	safe := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.=/:+,@%~", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
