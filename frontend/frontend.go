@@ -2,17 +2,265 @@ package frontend
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
+	"strconv"
+	"time"
 
+	"github.com/cog-frontend/cog-frontend/config"
+	cogllb "github.com/cog-frontend/cog-frontend/llb"
+	"github.com/containerd/platforms"
+	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/frontend/dockerui"
 	gwclient "github.com/moby/buildkit/frontend/gateway/client"
+	"github.com/moby/buildkit/frontend/subrequests/outline"
+	"github.com/moby/buildkit/frontend/subrequests/targets"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/pkg/errors"
 )
+
+// optRevision is the frontend attribute buildx fills with the git commit of
+// the build context (BUILDX_GIT_INFO, on by default).
+const optRevision = "vcs:revision"
 
 // Build is the gateway BuildFunc: grpcclient.RunFromEnvironment runs it when
 // BuildKit starts the frontend image, and `cog-frontend build` passes it to
 // client.Build to run it in-process.
 func Build(ctx context.Context, c gwclient.Client) (*gwclient.Result, error) {
-	if _, err := ParseOptions(c.BuildOpts().Opts); err != nil {
+	c = newWithFilename(c)
+	bc, err := dockerui.NewClient(c)
+	if err != nil {
 		return nil, err
 	}
-	return nil, errors.New("cog-frontend: frontend.Build is being written (contract only)")
+	opts, err := ParseOptions(bc.BuildOpts().Opts)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Format == "" {
+		// --target names a format too, so `--call targets` has
+		// something meaningful to list.
+		if opts.Format, err = formatFromTarget(bc.Target); err != nil {
+			return nil, err
+		}
+	}
+
+	files, err := readBuildFiles(ctx, c, bc)
+	if err != nil {
+		return nil, err
+	}
+	smap := files.src.SourceMap
+	cfg, warnings, err := config.Parse(files.filename, files.cogYAML)
+	if err != nil {
+		return nil, withConfigSource(err, smap)
+	}
+
+	if res, ok, err := bc.HandleSubrequest(ctx, dockerui.RequestHandler{
+		Outline:     func(context.Context) (*outline.Outline, error) { return outlineOf(cfg, smap), nil },
+		ListTargets: func(context.Context) (*targets.List, error) { return targetsOf(cfg, smap), nil },
+	}); err != nil || ok {
+		return res, err
+	}
+
+	for _, w := range warnings {
+		files.src.Warn(ctx, w.String(), configWarnOpts(smap, w))
+	}
+
+	lock, err := checkLock(cfg, files)
+	if err != nil {
+		return nil, withConfigSource(err, smap)
+	}
+	format := opts.ResolveFormat(len(cfg.Weights) > 0)
+
+	p := &plan{
+		c: c, bc: bc, cfg: cfg, files: files, format: format, version: opts.Version,
+		revision: bc.BuildOpts().Opts[optRevision],
+	}
+	if p.epoch, err = sourceDateEpoch(bc.BuildArgs); err != nil {
+		return nil, err
+	}
+	if p.weights, err = cogllb.WeightRefs(cfg, lock); err != nil {
+		return nil, withConfigSource(err, smap)
+	}
+	if p.context, err = mainContext(ctx, bc, cfg, format); err != nil {
+		return nil, err
+	}
+	if p.requirements, err = readRequirements(ctx, c, bc, cfg); err != nil {
+		return nil, withConfigSource(err, smap)
+	}
+
+	return assemble(ctx, bc, p.buildPlatform, format, lock)
+}
+
+// assemble builds every target platform with build and puts the result
+// together: one ref and image config per platform (dockerui keys them by
+// platform when several were asked for), the platform list, the format and
+// the weights lock projection.
+func assemble(ctx context.Context, bc *dockerui.Client, build dockerui.BuildFunc, format string, lock *config.Lock) (*gwclient.Result, error) {
+	rb, err := bc.Build(ctx, build)
+	if err != nil {
+		return nil, err
+	}
+	if err := addMetadata(rb.Result, format, lock); err != nil {
+		return nil, err
+	}
+	return rb.Finalize()
+}
+
+// plan is everything one platform's build needs, gathered once.
+type plan struct {
+	c            gwclient.Client
+	bc           *dockerui.Client
+	cfg          *config.Config
+	files        *buildFiles
+	format       string
+	version      string
+	revision     string
+	epoch        *time.Time
+	weights      []cogllb.WeightRef
+	context      llb.State
+	requirements []byte
+}
+
+// buildPlatform converts, solves and completes the image of one target
+// platform; dockerui.Client.Build runs it once per --platform entry and
+// assembles the multi-platform result.
+func (p *plan) buildPlatform(ctx context.Context, platform *ocispec.Platform, idx int) (*dockerui.BuildResult, error) {
+	target := platforms.Normalize(platforms.DefaultSpec())
+	if platform != nil {
+		target = *platform
+	}
+	opt := cogllb.Options{
+		Platform:       target,
+		Context:        p.context,
+		ConfigFilename: p.files.filename,
+		ConfigData:     p.files.cogYAML,
+		Requirements:   p.requirements,
+		Weights:        p.weights,
+		Format:         p.format,
+		Version:        p.version,
+		Revision:       p.revision,
+		MetaResolver:   p.c,
+	}
+	if p.epoch != nil {
+		opt.Epoch = *p.epoch
+	}
+	res, err := convert(ctx, p.cfg, opt)
+	if err != nil {
+		return nil, withConfigSource(err, p.files.src.SourceMap)
+	}
+	// Warnings are the same for every platform; report them once.
+	if idx == 0 {
+		for _, w := range res.Warnings {
+			p.files.src.Warn(ctx, w.String(), configWarnOpts(p.files.src.SourceMap, w))
+		}
+	}
+
+	def, err := res.State.Marshal(ctx, llb.Platform(target), llb.WithCaps(p.bc.BuildOpts().LLBCaps))
+	if err != nil {
+		return nil, errors.Wrap(err, "marshalling LLB")
+	}
+	r, err := p.c.Solve(ctx, gwclient.SolveRequest{
+		Definition: def.ToPB(),
+		// Forwarded on every solve: BuildKit only consults the cache
+		// sources a solve request names.
+		CacheImports: p.bc.CacheImports,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ref, err := r.SingleRef()
+	if err != nil {
+		return nil, err
+	}
+	img := res.Image
+	if err := addFactLabels(ctx, &img, res.Facts, ref); err != nil {
+		return nil, err
+	}
+	return &dockerui.BuildResult{Reference: ref, Image: &img, Epoch: p.epoch}, nil
+}
+
+// mainContext is the project as BuildKit sees it: dockerui's main context
+// (local, git or HTTP, named via --build-context when set) with
+// .dockerignore and the paths llb never copies (.cog/, and in bundle format
+// the managed-weight sources, which can be gigabytes) excluded at the
+// source, so they are not even transferred. ExcludePatterns replaces the
+// list dockerui sets, hence the .dockerignore patterns are repeated here.
+func mainContext(ctx context.Context, bc *dockerui.Client, cfg *config.Config, format string) (llb.State, error) {
+	ignore, err := bc.DockerIgnorePatterns(ctx)
+	if err != nil {
+		return llb.State{}, err
+	}
+	excludes := append(append([]string{}, ignore...), cogllb.ContextExcludes(cfg, format)...)
+	st, err := bc.MainContext(ctx, llb.ExcludePatterns(excludes))
+	if err != nil {
+		return llb.State{}, err
+	}
+	return *st, nil
+}
+
+// readRequirements reads build.python_requirements from the project, since
+// llb needs its text at conversion time (torch index, dropped cog lines,
+// CUDA choice). For a local context only that one file is transferred, under
+// its own shared key so this small sync never prunes the directory BuildKit
+// keeps for the full context.
+func readRequirements(ctx context.Context, c gwclient.Client, bc *dockerui.Client, cfg *config.Config) ([]byte, error) {
+	if cfg.Build == nil || cfg.Build.PythonRequirements == "" {
+		return nil, nil
+	}
+	name := cfg.Build.PythonRequirements
+	st, err := bc.MainContext(ctx,
+		llb.FollowPaths([]string{name}),
+		llb.SharedKeyHint(dockerui.DefaultLocalNameContext+"-requirements"),
+		dockerui.WithInternalName("load "+name))
+	if err != nil {
+		return nil, err
+	}
+	def, err := st.Marshal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.Solve(ctx, gwclient.SolveRequest{Definition: def.ToPB()})
+	if err != nil {
+		return nil, errors.Wrapf(err, "loading %s from the build context", name)
+	}
+	ref, err := res.SingleRef()
+	if err != nil {
+		return nil, err
+	}
+	dt, err := dockerui.ReadFile(ctx, ref, name)
+	if err != nil {
+		return nil, &config.Error{Pos: cfg.Source["build.python_requirements"], Path: "build.python_requirements",
+			Msg: "cannot read " + strconv.Quote(name) + " from the build context (" + err.Error() +
+				"); the path is relative to the project directory: check that the file exists and is not excluded by .dockerignore"}
+	}
+	return dt, nil
+}
+
+// sourceDateEpoch honours SOURCE_DATE_EPOCH like the Dockerfile frontend:
+// it timestamps generated files and the image config.
+func sourceDateEpoch(args map[string]string) (*time.Time, error) {
+	v, ok := args["SOURCE_DATE_EPOCH"]
+	if !ok || v == "" {
+		return nil, nil
+	}
+	sec, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return nil, errors.Errorf("build arg SOURCE_DATE_EPOCH is %q: want seconds since the Unix epoch", v)
+	}
+	t := time.Unix(sec, 0).UTC()
+	return &t, nil
+}
+
+// addMetadata records the format and the weights lock projection in the
+// result, for the client (cog-frontend build/bundle) to attach the weights.
+func addMetadata(res *gwclient.Result, format string, lock *config.Lock) error {
+	res.AddMeta(MetaFormat, []byte(format))
+	if lock == nil || len(lock.Weights) == 0 {
+		return nil
+	}
+	dt, err := json.Marshal(lock)
+	if err != nil {
+		return err
+	}
+	res.AddMeta(MetaWeightsLock, dt)
+	return nil
 }
