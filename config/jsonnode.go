@@ -115,7 +115,8 @@ func jsonSyntaxError(filename string, data []byte, err error) error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
 		p := &jsonParser{data: data, lines: lineStarts(data)}
-		pos.Line, pos.Column = p.lineCol(int(se.Offset))
+		// Offset counts the bytes read, including the offending one.
+		pos.Line, pos.Column = p.lineCol(max(int(se.Offset)-1, 0))
 	}
 	msg := err.Error()
 	if errors.Is(err, io.ErrUnexpectedEOF) {
