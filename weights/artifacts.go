@@ -1,0 +1,210 @@
+package weights
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/opencontainers/go-digest"
+)
+
+// ArtifactsOptions configures Artifacts.
+type ArtifactsOptions struct {
+	ProjectDir string
+	Config     *config.Config
+	LockPath   string // default <ProjectDir>/weights.lock
+	Store      *Store // nil: DefaultStoreDir
+}
+
+// Artifacts returns one Artifact per weight of cog.yaml, in cog.yaml order,
+// from weights.lock. Nothing is read up front beyond a stat of each file;
+// every Blob.Open streams the exact layer bytes, from the content store
+// when it holds them, else by repacking the user's files deterministically,
+// and fails at the end of the stream if they do not hash to the locked
+// digest. Drift between cog.yaml and the lock is an error that says what to
+// run.
+func Artifacts(ctx context.Context, opts ArtifactsOptions) ([]Artifact, error) {
+	if opts.Config == nil {
+		return nil, fmt.Errorf("weights: no cog.yaml configuration given")
+	}
+	if opts.LockPath == "" {
+		opts.LockPath = filepath.Join(opts.ProjectDir, "weights.lock")
+	}
+	st := opts.Store
+	if st == nil {
+		dir, err := DefaultStoreDir()
+		if err != nil {
+			return nil, err
+		}
+		if st, err = OpenStore(dir); err != nil {
+			return nil, err
+		}
+	}
+	lock, raw, err := readLock(opts.LockPath)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil && len(opts.Config.Weights) > 0 {
+		return nil, fmt.Errorf("%s does not exist: run `cog-frontend weights import`", opts.LockPath)
+	}
+	if err := checkDrift(opts.Config, lock, opts.LockPath); err != nil {
+		return nil, err
+	}
+	byName := map[string]config.LockWeight{}
+	for _, w := range lock.Weights {
+		byName[w.Name] = w
+	}
+	var out []Artifact
+	for _, w := range opts.Config.Weights {
+		e := byName[w.Name]
+		a, err := artifactFor(st, opts.ProjectDir, w, e)
+		if err != nil {
+			return nil, fmt.Errorf("weight %q: %w", w.Name, err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// checkDrift reports the first difference between cog.yaml and the lock
+// that makes the lock unusable for a build.
+func checkDrift(cfg *config.Config, lock *config.Lock, lockPath string) error {
+	if len(lock.Weights) > 0 && lock.EnvelopeFormat != EnvelopeFormat {
+		return fmt.Errorf("%s was packed with envelopeFormat %s, this tool packs %s: run `cog-frontend weights import`", lockPath, lock.EnvelopeFormat, EnvelopeFormat)
+	}
+	byName := map[string]config.LockWeight{}
+	for _, w := range lock.Weights {
+		byName[w.Name] = w
+	}
+	for _, w := range cfg.Weights {
+		e, ok := byName[w.Name]
+		if !ok {
+			return fmt.Errorf("weight %q is in cog.yaml but not in %s (pending): run `cog-frontend weights import %s`", w.Name, lockPath, w.Name)
+		}
+		if e.Target != w.Target {
+			return fmt.Errorf("weight %q: cog.yaml target %s, %s has %s (config-changed): run `cog-frontend weights import %s`", w.Name, w.Target, lockPath, e.Target, w.Name)
+		}
+		if len(e.Sources) != len(w.Sources) {
+			return fmt.Errorf("weight %q: cog.yaml has %d sources, %s has %d (config-changed): run `cog-frontend weights import %s`", w.Name, len(w.Sources), lockPath, len(e.Sources), w.Name)
+		}
+		for i, s := range w.Sources {
+			norm, err := config.NormalizeSourceURI(s.URI)
+			if err != nil {
+				return fmt.Errorf("weight %q: %w", w.Name, err)
+			}
+			ls := e.Sources[i]
+			if norm != ls.URI || !slices.Equal(nonNil(s.Include), nonNil(ls.Include)) || !slices.Equal(nonNil(s.Exclude), nonNil(ls.Exclude)) {
+				return fmt.Errorf("weight %q: source %d (%s) differs from %s (config-changed): run `cog-frontend weights import %s`", w.Name, i+1, s.URI, lockPath, w.Name)
+			}
+		}
+	}
+	for _, e := range lock.Weights {
+		if !slices.ContainsFunc(cfg.Weights, func(w config.Weight) bool { return w.Name == e.Name }) {
+			return fmt.Errorf("weight %q is in %s but not in cog.yaml (orphaned): run `cog-frontend weights import` to drop it", e.Name, lockPath)
+		}
+	}
+	return nil
+}
+
+func artifactFor(st *Store, projectDir string, w config.Weight, e config.LockWeight) (Artifact, error) {
+	e = canonicalLockWeight(e)
+	cfg, manifest, err := entryBytes(e)
+	if err != nil {
+		return Artifact{}, err
+	}
+	if d := Digest(manifest); d != e.Digest {
+		return Artifact{}, fmt.Errorf("weights.lock entry is inconsistent: its files and layers give manifest %s, the entry says %s: run `cog-frontend weights import`", d, e.Digest)
+	}
+	resolve, err := fileResolver(st, projectDir, w)
+	if err != nil {
+		return Artifact{}, err
+	}
+	a := Artifact{
+		Name: e.Name, Target: e.Target, SetDigest: e.SetDigest, Size: e.Size, Manifest: manifest,
+		Config: Blob{
+			Descriptor: ocispec.Descriptor{MediaType: MediaTypeWeightConfig, Digest: digest.Digest(Digest(cfg)), Size: int64(len(cfg))},
+			Open: func(context.Context) (io.ReadCloser, error) {
+				return io.NopCloser(strings.NewReader(string(cfg))), nil
+			},
+		},
+	}
+	filesOf := map[string][]File{}
+	for _, f := range e.Files {
+		filesOf[f.Layer] = append(filesOf[f.Layer], File{Path: f.Path, Size: f.Size, Digest: f.Digest})
+	}
+	for _, l := range e.Layers {
+		lp := LayerPlan{Files: filesOf[l.Digest], MediaType: l.MediaType} // lock files are path-sorted: the tar order
+		if len(lp.Files) == 0 {
+			return Artifact{}, fmt.Errorf("weights.lock layer %s holds no files: run `cog-frontend weights import`", l.Digest)
+		}
+		desc := ocispec.Descriptor{
+			MediaType: l.MediaType, Digest: digest.Digest(l.Digest), Size: l.Size,
+			Annotations: map[string]string{AnnotationSizeUncompressed: fmt.Sprint(l.SizeUncompressed)},
+		}
+		a.Layers = append(a.Layers, Blob{Descriptor: desc, Open: layerOpener(st, lp, l, resolve)})
+	}
+	return a, nil
+}
+
+// layerOpener streams a layer from the store if present, else repacks it,
+// verifying file digests on the way and the layer digest at the end.
+func layerOpener(st *Store, lp LayerPlan, l config.LockLayer, resolve OpenFunc) func(context.Context) (io.ReadCloser, error) {
+	return func(ctx context.Context) (io.ReadCloser, error) {
+		if f, err := st.Open(l.Digest); err == nil {
+			return f, nil
+		}
+		pr, pw := io.Pipe()
+		go func() {
+			res, err := writeLayer(ctx, lp, resolve, pw)
+			if err == nil && (res.Layer.Digest != l.Digest || res.Layer.Size != l.Size) {
+				err = fmt.Errorf("repacked layer is %s (%d bytes), weights.lock says %s (%d bytes): run `cog-frontend weights import`", res.Layer.Digest, res.Layer.Size, l.Digest, l.Size)
+			}
+			pw.CloseWithError(err)
+		}()
+		return pr, nil
+	}
+}
+
+// fileResolver opens a weight file by path: from the store when a blob of
+// its digest is there, else from the last source that provides it and
+// whose patterns keep it (later sources win, as in Import).
+func fileResolver(st *Store, projectDir string, w config.Weight) (OpenFunc, error) {
+	type src struct {
+		dir string
+		f   filter
+	}
+	var srcs []src
+	for _, s := range w.Sources {
+		norm, err := config.NormalizeSourceURI(s.URI)
+		if err != nil {
+			return nil, err
+		}
+		dir, err := sourceDir(projectDir, norm)
+		if err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, src{dir: dir, f: newFilter(s.Include, s.Exclude)})
+	}
+	return func(ctx context.Context, f File) (io.ReadCloser, error) {
+		if r, err := st.Open(f.Digest); err == nil {
+			return r, nil
+		}
+		for i := len(srcs) - 1; i >= 0; i-- {
+			if !srcs[i].f.keep(f.Path) {
+				continue
+			}
+			r, err := os.Open(filepath.Join(srcs[i].dir, filepath.FromSlash(f.Path)))
+			if err == nil {
+				return r, nil
+			}
+		}
+		return nil, fmt.Errorf("%s is in weights.lock but in no source directory: restore it or run `cog-frontend weights import`", f.Path)
+	}, nil
+}

@@ -1,0 +1,99 @@
+package weights
+
+import (
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+)
+
+// Media types and packing parameters of spec §4 and §8.
+const (
+	MediaTypeLayerRaw     = "application/vnd.oci.image.layer.v1.tar"
+	MediaTypeLayerGzip    = "application/vnd.oci.image.layer.v1.tar+gzip"
+	MediaTypeManifest     = "application/vnd.oci.image.manifest.v1+json"
+	MediaTypeWeightConfig = "application/vnd.cog.weight.config.v1+json"
+	ArtifactTypeWeight    = "application/vnd.cog.weight.v1"
+
+	AnnotationName             = "run.cog.weight.name"
+	AnnotationTarget           = "run.cog.weight.target"
+	AnnotationSetDigest        = "run.cog.weight.set-digest"
+	AnnotationSizeUncompressed = "run.cog.weight.size.uncompressed"
+
+	// DefaultBundleFileMax: files below this many bytes are bundled.
+	DefaultBundleFileMax int64 = 64 << 20
+	// DefaultBundleSizeMax caps the summed file bytes of one bundle.
+	DefaultBundleSizeMax int64 = 256 << 20
+
+	gzipLevelBundle = gzip.BestCompression
+	gzipLevelLarge  = gzip.DefaultCompression
+
+	// envelopeRevision counts packer byte changes the parameters below do
+	// not capture (header fields, ordering, dir entries). It is Cog's value.
+	envelopeRevision = 1
+)
+
+// incompressibleExts are the lower-cased extensions whose large files are
+// stored as raw tar: gzip buys nothing on dense tensors.
+var incompressibleExts = []string{".bin", ".gguf", ".onnx", ".parquet", ".pt", ".pth", ".safetensors"}
+
+// PackOptions are the packing thresholds. The zero value means the spec
+// defaults; anything else yields a different EnvelopeFormat.
+type PackOptions struct {
+	BundleFileMax int64
+	BundleSizeMax int64
+}
+
+func (o PackOptions) fileMax() int64 {
+	if o.BundleFileMax > 0 {
+		return o.BundleFileMax
+	}
+	return DefaultBundleFileMax
+}
+
+func (o PackOptions) sizeMax() int64 {
+	if o.BundleSizeMax > 0 {
+		return o.BundleSizeMax
+	}
+	return DefaultBundleSizeMax
+}
+
+// envelope is serialised in this field order (spec §7); the JSON tags are
+// wire identifiers.
+type envelope struct {
+	BundleFileMax       int64    `json:"bundleFileMax"`
+	BundleSizeMax       int64    `json:"bundleSizeMax"`
+	GzipLevelBundle     int      `json:"gzipLevelBundle"`
+	GzipLevelLarge      int      `json:"gzipLevelLarge"`
+	IncompressibleExts  []string `json:"incompressibleExts"`
+	MediaTypeCompressed string   `json:"mediaTypeCompressed"`
+	MediaTypeRaw        string   `json:"mediaTypeRaw"`
+	Revision            int      `json:"revision"`
+}
+
+// EnvelopeFormat names the packing parameters (spec §7) so a reader can
+// tell whether recorded layer digests came from the same packing.
+func (o PackOptions) EnvelopeFormat() string {
+	exts := slices.Clone(incompressibleExts)
+	slices.Sort(exts)
+	b, err := json.Marshal(envelope{
+		BundleFileMax:       o.fileMax(),
+		BundleSizeMax:       o.sizeMax(),
+		GzipLevelBundle:     gzipLevelBundle,
+		GzipLevelLarge:      gzipLevelLarge,
+		IncompressibleExts:  exts,
+		MediaTypeCompressed: MediaTypeLayerGzip,
+		MediaTypeRaw:        MediaTypeLayerRaw,
+		Revision:            envelopeRevision,
+	})
+	if err != nil {
+		panic(err) // a fixed struct of ints and strings always marshals
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// EnvelopeFormat is the envelope of the default packing, the value this
+// tool writes into weights.lock.
+var EnvelopeFormat = PackOptions{}.EnvelopeFormat()

@@ -1,0 +1,155 @@
+package weights
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gofrs/flock"
+)
+
+// statKey is what must be unchanged for a cached file digest to be trusted.
+type statKey struct {
+	Dev     uint64 `json:"dev"`
+	Ino     uint64 `json:"ino"`
+	Size    int64  `json:"size"`
+	MtimeNs int64  `json:"mtime"`
+	CtimeNs int64  `json:"ctime"`
+}
+
+type statEntry struct {
+	statKey
+	Digest string `json:"digest"`
+}
+
+// racyWindow: a file modified this shortly before it was hashed could be
+// modified again within the same timestamp tick without its stat changing
+// (git's "racy clean" problem), so its digest is not cached.
+const racyWindow = time.Second
+
+// statCache maps the files of one source directory to their digests, so a
+// re-import with nothing changed reads no file contents. One JSON file per
+// source directory under <store>/statcache; entries are only hints, checked
+// against a fresh stat every time, so a lost update costs a re-hash only.
+type statCache struct {
+	file    string
+	mu      sync.Mutex
+	entries map[string]statEntry
+	dirty   bool
+}
+
+func (s *Store) statCache(dir string) *statCache {
+	sum := sha256.Sum256([]byte(dir))
+	c := &statCache{
+		file:    filepath.Join(s.root, "statcache", hex.EncodeToString(sum[:16])+".json"),
+		entries: map[string]statEntry{},
+	}
+	if b, err := os.ReadFile(c.file); err == nil {
+		_ = json.Unmarshal(b, &c.entries) // a corrupt cache is an empty cache
+	}
+	return c
+}
+
+func (c *statCache) lookup(rel string, k statKey) (string, bool) {
+	if c == nil {
+		return "", false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[rel]
+	if !ok || e.statKey != k {
+		return "", false
+	}
+	return e.Digest, true
+}
+
+// record stores a digest computed from a read that started at hashStart.
+func (c *statCache) record(rel string, k statKey, digest string, hashStart time.Time) {
+	if c == nil || k.MtimeNs > hashStart.Add(-racyWindow).UnixNano() {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[rel]; ok && e.statKey == k && e.Digest == digest {
+		return
+	}
+	c.entries[rel] = statEntry{statKey: k, Digest: digest}
+	c.dirty = true
+}
+
+// save merges this cache into the file under a lock and replaces it
+// atomically.
+func (c *statCache) save() error {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.dirty {
+		return nil
+	}
+	lk := flock.New(c.file + ".lock")
+	if err := lk.Lock(); err != nil {
+		return err
+	}
+	defer lk.Unlock()
+	merged := map[string]statEntry{}
+	if b, err := os.ReadFile(c.file); err == nil {
+		_ = json.Unmarshal(b, &merged)
+	}
+	for k, v := range c.entries {
+		merged[k] = v
+	}
+	b, err := json.Marshal(merged)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(c.file, b, 0o644); err != nil {
+		return err
+	}
+	c.dirty = false
+	return nil
+}
+
+// writeFileAtomic writes data to a temp file in path's directory, fsyncs it
+// and renames it over path, so readers see the old or the new file, never
+// a partial one.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	ok = true
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync() // make the rename durable
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,192 @@
+package weights
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gofrs/flock"
+)
+
+// Store is the local content store: blobs keyed by sha256 under
+// <root>/blobs/sha256/<hex>, written containerd-style (ingest file, verify
+// the digest, rename) so a half-written blob is never visible. Blobs are
+// read-only files, so they can be hard-linked into a weight target.
+// Several processes may share one store: commits of the same digest are
+// serialised by a file lock and the rename is atomic.
+type Store struct {
+	root string
+}
+
+// DefaultStoreDir is $COG_CACHE_DIR, else <user cache dir>/cog-frontend.
+func DefaultStoreDir() (string, error) {
+	if d := os.Getenv("COG_CACHE_DIR"); d != "" {
+		return d, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory: set COG_CACHE_DIR: %w", err)
+	}
+	return filepath.Join(d, "cog-frontend"), nil
+}
+
+// OpenStore opens (creating if needed) the store rooted at dir.
+func OpenStore(dir string) (*Store, error) {
+	for _, d := range []string{"blobs/sha256", "ingest", "locks", "statcache"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return nil, fmt.Errorf("create content store: %w", err)
+		}
+	}
+	return &Store{root: dir}, nil
+}
+
+// Root is the store directory.
+func (s *Store) Root() string { return s.root }
+
+func hexOf(digest string) (string, error) {
+	h, ok := strings.CutPrefix(digest, "sha256:")
+	if !ok || len(h) != 64 {
+		return "", fmt.Errorf("invalid digest %q: want sha256:<64 hex>", digest)
+	}
+	if _, err := hex.DecodeString(h); err != nil {
+		return "", fmt.Errorf("invalid digest %q: %w", digest, err)
+	}
+	return h, nil
+}
+
+// Path is where the blob of digest lives (whether or not it exists).
+func (s *Store) Path(digest string) (string, error) {
+	h, err := hexOf(digest)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(s.root, "blobs", "sha256", h), nil
+}
+
+// Has reports whether the blob is in the store.
+func (s *Store) Has(digest string) bool {
+	p, err := s.Path(digest)
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(p)
+	return err == nil
+}
+
+// Open opens a blob for reading.
+func (s *Store) Open(digest string) (*os.File, error) {
+	p, err := s.Path(digest)
+	if err != nil {
+		return nil, err
+	}
+	return os.Open(p)
+}
+
+// Ingest is a blob being written. Write to it, then Commit or Abort.
+type Ingest struct {
+	s    *Store
+	f    *os.File
+	h    hash.Hash
+	n    int64
+	done bool
+}
+
+// NewIngest starts writing a blob.
+func (s *Store) NewIngest() (*Ingest, error) {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	f, err := os.OpenFile(filepath.Join(s.root, "ingest", hex.EncodeToString(rnd[:])), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("content store: %w", err)
+	}
+	return &Ingest{s: s, f: f, h: sha256.New()}, nil
+}
+
+func (in *Ingest) Write(p []byte) (int, error) {
+	n, err := in.f.Write(p)
+	in.h.Write(p[:n])
+	in.n += int64(n)
+	return n, err
+}
+
+// Abort discards the ingest. Safe after Commit.
+func (in *Ingest) Abort() {
+	if in.done {
+		return
+	}
+	in.done = true
+	in.f.Close()
+	os.Remove(in.f.Name())
+}
+
+// Commit verifies the written bytes against expected ("" accepts any) and
+// makes the blob visible under its digest, which it returns.
+func (in *Ingest) Commit(expected string) (string, error) {
+	defer in.Abort()
+	got := "sha256:" + hex.EncodeToString(in.h.Sum(nil))
+	if expected != "" && got != expected {
+		return "", fmt.Errorf("content store: wrote %s (%d bytes), expected %s", got, in.n, expected)
+	}
+	if err := in.f.Sync(); err != nil {
+		return "", fmt.Errorf("content store: %w", err)
+	}
+	if err := in.f.Chmod(0o444); err != nil {
+		return "", fmt.Errorf("content store: %w", err)
+	}
+	if err := in.f.Close(); err != nil {
+		return "", fmt.Errorf("content store: %w", err)
+	}
+	dst, _ := in.s.Path(got)
+	lk := flock.New(filepath.Join(in.s.root, "locks", strings.TrimPrefix(got, "sha256:")+".lock"))
+	if err := lk.Lock(); err != nil {
+		return "", fmt.Errorf("content store lock: %w", err)
+	}
+	defer lk.Unlock()
+	if _, err := os.Stat(dst); err == nil {
+		return got, nil // another writer got there first; same bytes
+	}
+	if err := os.Rename(in.f.Name(), dst); err != nil {
+		return "", fmt.Errorf("content store: %w", err)
+	}
+	in.done = true
+	return got, nil
+}
+
+// Put copies r into the store, verifying it against expected when given.
+func (s *Store) Put(ctx context.Context, expected string, r io.Reader) (string, error) {
+	if expected != "" && s.Has(expected) {
+		return expected, nil
+	}
+	in, err := s.NewIngest()
+	if err != nil {
+		return "", err
+	}
+	defer in.Abort()
+	if _, err := io.CopyBuffer(in, ctxReader{ctx, r}, make([]byte, copyBufSize)); err != nil {
+		return "", err
+	}
+	return in.Commit(expected)
+}
+
+// ctxReader stops a copy when the context is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+var errNotInStore = errors.New("not in the content store")
