@@ -1,0 +1,160 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// faultProxy sits in front of the real registry. It counts the blob bytes
+// clients send and, when told to, injects faults: a share of requests
+// answered 500/503, PATCH uploads whose connection is reset halfway (after
+// forwarding part of the chunk to the registry, as a real network drop
+// does), and one response stalled for longer than the client waits.
+type faultProxy struct {
+	srv       *httptest.Server
+	blobBytes atomic.Int64 // request body bytes of blob upload requests
+	requests  atomic.Int64
+
+	mu         sync.Mutex
+	failRate   float64 // 0..1
+	resetEvery int     // reset every Nth PATCH (0: never)
+	stallOnce  time.Duration
+	patches    int
+	injected   map[string]int
+	rng        *rand.Rand
+}
+
+func newFaultProxy(t *testing.T, registry string) *faultProxy {
+	t.Helper()
+	target, _ := url.Parse("http://" + registry)
+	p := &faultProxy{injected: map[string]int{}, rng: rand.New(rand.NewPCG(1, 2))}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.FlushInterval = -1
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.requests.Add(1)
+		isUpload := strings.Contains(r.URL.Path, "/blobs/uploads/")
+		if isUpload && r.Body != nil {
+			r.Body = &countBody{ReadCloser: r.Body, n: &p.blobBytes}
+		}
+		p.mu.Lock()
+		fail := p.failRate > 0 && p.rng.Float64() < p.failRate
+		reset := false
+		if r.Method == http.MethodPatch {
+			p.patches++
+			reset = p.resetEvery > 0 && p.patches%p.resetEvery == 0
+		}
+		stall := p.stallOnce
+		if stall > 0 && isUpload && r.Method == http.MethodPatch {
+			p.stallOnce = 0
+		} else {
+			stall = 0
+		}
+		p.mu.Unlock()
+		switch {
+		case reset && r.ContentLength > 2:
+			p.count("reset")
+			p.resetMidBody(w, r, target)
+			return
+		case stall > 0:
+			p.count("stall")
+			// Swallow the body and answer nothing for longer than the
+			// client's stall timeout; the registry never sees the request.
+			io.Copy(io.Discard, r.Body)
+			select {
+			case <-time.After(stall):
+			case <-r.Context().Done():
+			}
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		case fail:
+			code := http.StatusInternalServerError
+			if p.rng.IntN(2) == 0 {
+				code = http.StatusServiceUnavailable
+			}
+			p.count("5xx")
+			io.Copy(io.Discard, r.Body)
+			w.WriteHeader(code)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func (p *faultProxy) count(k string) {
+	p.mu.Lock()
+	p.injected[k]++
+	p.mu.Unlock()
+}
+
+func (p *faultProxy) injectedCount(k string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.injected[k]
+}
+
+// addr is the proxy's host:port (a loopback address, so clients use HTTP).
+func (p *faultProxy) addr() string { return strings.TrimPrefix(p.srv.URL, "http://") }
+
+func (p *faultProxy) set(failRate float64, resetEvery int, stall time.Duration) {
+	p.mu.Lock()
+	p.failRate, p.resetEvery, p.stallOnce = failRate, resetEvery, stall
+	p.mu.Unlock()
+}
+
+// resetMidBody forwards the first half of a PATCH body to the registry,
+// then drops both connections.
+func (p *faultProxy) resetMidBody(w http.ResponseWriter, r *http.Request, target *url.URL) {
+	half := r.ContentLength / 2
+	pr, pw := io.Pipe()
+	out, _ := http.NewRequest(r.Method, target.String()+r.URL.RequestURI(), pr)
+	out.Header = r.Header.Clone()
+	out.Host = r.Host
+	out.ContentLength = r.ContentLength
+	done := make(chan struct{})
+	tr := &http.Transport{DisableKeepAlives: true}
+	go func() {
+		defer close(done)
+		if resp, err := tr.RoundTrip(out); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	io.CopyN(pw, r.Body, half)
+	pw.CloseWithError(io.ErrUnexpectedEOF)
+	<-done
+	time.Sleep(50 * time.Millisecond) // let the registry record what it got
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetLinger(0) // RST, not FIN
+			}
+			c.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
+}
+
+type countBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c *countBody) Read(b []byte) (int, error) {
+	n, err := c.ReadCloser.Read(b)
+	c.n.Add(int64(n))
+	return n, err
+}
