@@ -40,20 +40,36 @@ func lineRange(data []byte, pos config.Position) *pb.Range {
 	}
 }
 
-// withConfigSource attaches the cog.yaml location of every *config.Error
-// inside err, one errdefs source per problem, so `docker buildx build` shows
-// each offending line under the message. Errors without a line pass
-// through unchanged.
-func withConfigSource(err error, smap *llb.SourceMap) error {
-	if err == nil || smap == nil {
+// withConfigSource attaches the location of every *config.Error inside
+// err, one errdefs source per problem, so `docker buildx build` shows each
+// offending line under the message. smaps are the files errors may point
+// into (cog.yaml, weights.lock), matched by file name; errors without a line
+// or in another file pass through unchanged.
+func withConfigSource(err error, smaps ...*llb.SourceMap) error {
+	if err == nil {
 		return err
 	}
 	for _, ce := range config.Errors(err) {
+		smap := sourceMapFor(ce.Pos.File, smaps)
+		if smap == nil {
+			continue
+		}
 		if r := lineRange(smap.Data, ce.Pos); r != nil {
 			err = errdefs.WithSource(err, &errdefs.Source{Info: sourceInfo(smap), Ranges: []*pb.Range{r}})
 		}
 	}
 	return err
+}
+
+// sourceMapFor picks the source map of file; an empty file name means the
+// first map (cog.yaml), as config positions without a file do.
+func sourceMapFor(file string, smaps []*llb.SourceMap) *llb.SourceMap {
+	for _, m := range smaps {
+		if m != nil && (file == "" || m.Filename == file) {
+			return m
+		}
+	}
+	return nil
 }
 
 // configWarnOpts is the BuildKit warning for a config warning: level 1

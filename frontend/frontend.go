@@ -66,7 +66,7 @@ func Build(ctx context.Context, c gwclient.Client) (*gwclient.Result, error) {
 
 	lock, err := checkLock(cfg, files)
 	if err != nil {
-		return nil, withConfigSource(err, smap)
+		return nil, withConfigSource(err, smap, files.lockSourceMap())
 	}
 	format := opts.ResolveFormat(len(cfg.Weights) > 0)
 
@@ -143,7 +143,7 @@ func (p *plan) buildPlatform(ctx context.Context, platform *ocispec.Platform, id
 	if p.epoch != nil {
 		opt.Epoch = *p.epoch
 	}
-	res, err := convert(ctx, p.cfg, opt)
+	res, err := cogllb.Build(ctx, p.cfg, opt)
 	if err != nil {
 		return nil, withConfigSource(err, p.files.src.SourceMap)
 	}

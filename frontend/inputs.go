@@ -106,3 +106,14 @@ func readBuildFiles(ctx context.Context, c gwclient.Client, bc *dockerui.Client)
 	}
 	return f, nil
 }
+
+// lockSourceMap describes weights.lock to BuildKit so errors in it show
+// their line too; nil when there is no lock.
+func (f *buildFiles) lockSourceMap() *llb.SourceMap {
+	if f.lock == nil {
+		return nil
+	}
+	m := llb.NewSourceMap(f.src.SourceMap.State, f.lockName, "JSON", f.lock)
+	m.Definition = f.src.SourceMap.Definition
+	return m
+}
