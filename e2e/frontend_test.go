@@ -1,0 +1,578 @@
+//go:build e2e
+
+package e2e
+
+// End-to-end tests of the frontend: the examples are built through the real
+// BuildKit three ways (docker buildx with a `# syntax=` line or
+// BUILDKIT_SYNTAX, docker buildx bake with a target: context, and
+// in-process from Go), exported as OCI layouts, run under runc and asked for
+// predictions. Caching and error reporting are checked on the same builds.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/frontend"
+	"github.com/cog-frontend/cog-frontend/weights"
+	bkclient "github.com/moby/buildkit/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/tonistiigi/fsutil"
+)
+
+// frontendTag is the tag the frontend image is pushed under. It is fixed
+// (each run overwrites it) so runs do not pile up images in the registry.
+const frontendTag = "e2e"
+
+var (
+	frontendOnce sync.Once
+	frontendRef  string
+	frontendErr  error
+)
+
+// frontendImage builds the frontend image from the repository's Dockerfile
+// and pushes it to the dev registry, once per test run.
+func frontendImage(t *testing.T, e *Env) string {
+	t.Helper()
+	frontendOnce.Do(func() {
+		ref := e.Registry + "/cog-frontend:" + frontendTag
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+		defer cancel()
+		start := time.Now()
+		cmd := exec.CommandContext(ctx, "docker", "buildx", "build", "--builder", e.Builder,
+			"--target", "frontend", "--provenance=false", "--sbom=false",
+			"--build-arg", "VERSION=e2e",
+			"--output", "type=image,name="+ref+",push=true,registry.insecure=true", e.Root)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			frontendErr = fmt.Errorf("building the frontend image (Dockerfile, target frontend): %v\n%s", err, out)
+			return
+		}
+		t.Logf("frontend image %s built and pushed in %s", ref, time.Since(start).Round(time.Second))
+		frontendRef = ref
+	})
+	if frontendErr != nil {
+		t.Fatal(frontendErr)
+	}
+	return frontendRef
+}
+
+// prepareExample copies examples/<name> to a fresh directory. With syntax
+// set, cog.yaml gets `# syntax=<syntax>` as its first line. When the
+// example has managed weights, weights.lock is written by the real
+// importer (weights.Import), as `cog-frontend weights import` would.
+func prepareExample(t *testing.T, e *Env, name, syntax string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), name)
+	run(t, "", "cp", "-a", filepath.Join(e.Root, "examples", name), dir)
+	cogPath := filepath.Join(dir, "cog.yaml")
+	data, err := os.ReadFile(cogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if syntax != "" {
+		data = append([]byte("# syntax="+syntax+"\n"), data...)
+		if err := os.WriteFile(cogPath, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, _, err := config.Parse("cog.yaml", data)
+	if err != nil {
+		t.Fatalf("examples/%s/cog.yaml: %v", name, err)
+	}
+	if len(cfg.Weights) > 0 {
+		st, err := weights.OpenStore(filepath.Join(t.TempDir(), "store"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := weights.Import(t.Context(), weights.ImportOptions{ProjectDir: dir, Config: cfg, Store: st}); err != nil {
+			t.Fatalf("weights import for examples/%s: %v", name, err)
+		}
+	}
+	return dir
+}
+
+// weightMounts materialises each managed weight of the project the way a
+// weights pull leaves it (the files under the target plus the .cog/ready
+// marker) and returns read-only bind mounts of them at their targets.
+func weightMounts(t *testing.T, projectDir string) []bindMount {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(projectDir, "cog.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := config.Parse("cog.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mounts []bindMount
+	for _, w := range cfg.Weights {
+		dst := filepath.Join(t.TempDir(), w.Name)
+		for _, s := range w.Sources {
+			src := filepath.Join(projectDir, strings.TrimPrefix(s.URI, "file://./"))
+			run(t, "", "cp", "-a", src, dst)
+		}
+		if err := os.MkdirAll(filepath.Join(dst, ".cog"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, ".cog", "ready"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mounts = append(mounts, bindMount{Source: dst, Target: w.Target})
+	}
+	return mounts
+}
+
+// example is what each example must do once it runs.
+type example struct {
+	name   string
+	input  string // JSON of the prediction input
+	output any    // expected "output" of POST /predictions
+}
+
+var (
+	hello      = example{name: "hello", input: `{"name":"e2e"}`, output: "hello, e2e"}
+	cpuWeights = example{name: "cpu-weights", input: `{"x1":1,"x2":1,"x3":1}`, output: []any{6.5, 14.5}}
+)
+
+// layoutImage reads the image config of the single-platform image in an
+// OCI layout written by BuildKit's oci exporter.
+func layoutImage(t *testing.T, layout string) ocispec.Image {
+	t.Helper()
+	readJSON := func(p string, v any) {
+		dt, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(dt, v); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
+	blob := func(d string) string {
+		algo, hex, _ := strings.Cut(d, ":")
+		return filepath.Join(layout, "blobs", algo, hex)
+	}
+	var idx ocispec.Index
+	readJSON(filepath.Join(layout, "index.json"), &idx)
+	if len(idx.Manifests) != 1 {
+		t.Fatalf("index.json has %d manifests, want 1", len(idx.Manifests))
+	}
+	var m ocispec.Manifest
+	readJSON(blob(string(idx.Manifests[0].Digest)), &m)
+	if m.Config.MediaType != ocispec.MediaTypeImageConfig {
+		t.Fatalf("top manifest is %s (config %s), want a single image manifest", idx.Manifests[0].MediaType, m.Config.MediaType)
+	}
+	var img ocispec.Image
+	readJSON(blob(string(m.Config.Digest)), &img)
+	return img
+}
+
+// checkRuns runs the image in layout and checks the runtime contract: ready
+// after setup, /openapi.json equal to the run.cog.openapi_schema label, and
+// the expected prediction.
+func checkRuns(t *testing.T, layout, projectDir string, ex example, withWeights bool) {
+	t.Helper()
+	img := layoutImage(t, layout)
+	labels := img.Config.Labels
+	for _, l := range []string{"run.cog.config", "run.cog.version", "run.cog.openapi_schema", "run.cog.pip_freeze", "run.cog.has_init"} {
+		if labels[l] == "" {
+			t.Errorf("label %s missing; labels: %v", l, keys(labels))
+		}
+	}
+	if !strings.Contains(labels["run.cog.pip_freeze"], "cog==") && !strings.Contains(labels["run.cog.pip_freeze"], "cog @") {
+		t.Errorf("run.cog.pip_freeze does not list cog:\n%s", labels["run.cog.pip_freeze"])
+	}
+	var mounts []bindMount
+	if withWeights {
+		mounts = weightMounts(t, projectDir)
+	}
+	c := runImage(t, layout, "latest", mounts)
+	c.waitReady(t, 3*time.Minute)
+
+	var served, label any
+	if err := json.Unmarshal([]byte(c.curl(t, "http://127.0.0.1:5000/openapi.json")), &served); err != nil {
+		t.Fatalf("/openapi.json is not JSON: %v", err)
+	}
+	if err := json.Unmarshal([]byte(labels["run.cog.openapi_schema"]), &label); err != nil {
+		t.Fatalf("run.cog.openapi_schema label is not JSON: %v", err)
+	}
+	if !reflect.DeepEqual(served, label) {
+		t.Errorf("GET /openapi.json differs from the run.cog.openapi_schema label\nserved: %v\nlabel:  %v", served, label)
+	}
+
+	out := c.curl(t, "-X", "POST", "-H", "Content-Type: application/json",
+		"-d", `{"input":`+ex.input+`}`, "http://127.0.0.1:5000/predictions")
+	var pred struct {
+		Status string `json:"status"`
+		Output any    `json:"output"`
+		Error  any    `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(out), &pred); err != nil {
+		t.Fatalf("POST /predictions: %v: %s", err, out)
+	}
+	if pred.Status != "succeeded" || !reflect.DeepEqual(pred.Output, ex.output) {
+		t.Errorf("POST /predictions = %s, want status succeeded and output %v\ncontainer log:\n%s", out, ex.output, c.logs())
+	}
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// vertex is the final state of one build step, from buildx's rawjson
+// progress or the Go client's status channel.
+type vertex struct {
+	Name      string
+	Cached    bool
+	Completed bool
+	Error     string
+}
+
+// parseRawJSON reads `--progress=rawjson` output (one SolveStatus per line)
+// into the final state of each vertex, in first-seen order.
+func parseRawJSON(t *testing.T, out string) []vertex {
+	t.Helper()
+	byDigest := map[string]*vertex{}
+	var order []string
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var st struct {
+			Vertexes []struct {
+				Digest    string     `json:"digest"`
+				Name      string     `json:"name"`
+				Cached    bool       `json:"cached"`
+				Completed *time.Time `json:"completed"`
+				Error     string     `json:"error"`
+			} `json:"vertexes"`
+		}
+		if err := json.Unmarshal([]byte(line), &st); err != nil {
+			continue
+		}
+		for _, v := range st.Vertexes {
+			cur, ok := byDigest[v.Digest]
+			if !ok {
+				cur = &vertex{}
+				byDigest[v.Digest] = cur
+				order = append(order, v.Digest)
+			}
+			cur.Name = v.Name
+			cur.Cached = cur.Cached || v.Cached
+			cur.Completed = cur.Completed || v.Completed != nil
+			if v.Error != "" {
+				cur.Error = v.Error
+			}
+		}
+	}
+	out2 := make([]vertex, 0, len(order))
+	for _, d := range order {
+		out2 = append(out2, *byDigest[d])
+	}
+	return out2
+}
+
+// statusVertices collects the Go client's status stream like parseRawJSON.
+func statusVertices(ch chan *bkclient.SolveStatus) func() []vertex {
+	byDigest := map[string]*vertex{}
+	var order []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for st := range ch {
+			for _, v := range st.Vertexes {
+				d := v.Digest.String()
+				cur, ok := byDigest[d]
+				if !ok {
+					cur = &vertex{}
+					byDigest[d] = cur
+					order = append(order, d)
+				}
+				cur.Name = v.Name
+				cur.Cached = cur.Cached || v.Cached
+				cur.Completed = cur.Completed || v.Completed != nil
+				if v.Error != "" {
+					cur.Error = v.Error
+				}
+			}
+		}
+	}()
+	return func() []vertex {
+		<-done
+		out := make([]vertex, 0, len(order))
+		for _, d := range order {
+			out = append(out, *byDigest[d])
+		}
+		return out
+	}
+}
+
+// isBuildStep tells the steps of the model image (the LLB the frontend
+// produced) from the plumbing around them that runs on every build by
+// design: syncing the local build files and context from the client,
+// resolving image metadata, and the frontend itself.
+func isBuildStep(v vertex) bool {
+	n := v.Name
+	switch {
+	case strings.HasPrefix(n, "[internal]"),
+		strings.HasPrefix(n, "resolve image config"),
+		strings.HasPrefix(n, "[auth]"),
+		strings.Contains(n, "load metadata for"),
+		strings.HasPrefix(n, "load build definition"),
+		strings.HasPrefix(n, "load "),
+		strings.HasPrefix(n, "exporting"),
+		strings.HasPrefix(n, "resolve "),
+		strings.HasPrefix(n, "local://"):
+		return false
+	}
+	return true
+}
+
+// assertAllCached fails unless every build step of the solve was cached.
+func assertAllCached(t *testing.T, vs []vertex) {
+	t.Helper()
+	steps := 0
+	for _, v := range vs {
+		if !isBuildStep(v) {
+			continue
+		}
+		steps++
+		if !v.Cached {
+			t.Errorf("rebuild without changes ran %q (not cached)", v.Name)
+		}
+	}
+	if steps == 0 {
+		t.Errorf("no build steps seen in the progress output; vertices: %v", vs)
+	}
+}
+
+// isDependencyStep names the steps that install dependencies (llb names
+// them "[cog] install ..."; the base and uv images are sources): they must
+// not rerun when only the project's code changed.
+func isDependencyStep(v vertex) bool {
+	for _, p := range []string{"[cog] install", "[cog] base image", "[cog] uv image", "[cog] requirements.txt"} {
+		if strings.HasPrefix(v.Name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// buildx runs docker buildx with rawjson progress in dir and returns the
+// combined output.
+func buildx(t *testing.T, e *Env, dir string, args ...string) (string, error) {
+	t.Helper()
+	full := append([]string{"buildx", "build", "--builder", e.Builder, "--progress=rawjson", "--provenance=false", "--sbom=false"}, args...)
+	return runErr(t, dir, "docker", full...)
+}
+
+func mustBuildx(t *testing.T, e *Env, dir string, args ...string) []vertex {
+	t.Helper()
+	out, err := buildx(t, e, dir, args...)
+	if err != nil {
+		t.Fatalf("docker buildx build %v: %v\n%s", args, err, tail(out, 80))
+	}
+	return parseRawJSON(t, out)
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// TestBuildxSyntaxLine builds each example with plain `docker buildx build
+// -f cog.yaml .`, the frontend named by cog.yaml's `# syntax=` line, runs
+// it, then checks that a rebuild is fully cached, that a code-only change
+// reruns no dependency step, and that a broken cog.yaml shows its line.
+func TestBuildxSyntaxLine(t *testing.T) {
+	e := testEnv(t)
+	fe := frontendImage(t, e)
+	for _, ex := range []example{hello, cpuWeights} {
+		t.Run(ex.name, func(t *testing.T) {
+			dir := prepareExample(t, e, ex.name, fe)
+			layout := filepath.Join(t.TempDir(), "oci")
+			out := "type=oci,dest=" + layout + ",tar=false"
+			mustBuildx(t, e, dir, "-f", "cog.yaml", "--output", out, ".")
+			checkRuns(t, layout, dir, ex, ex.name == cpuWeights.name)
+
+			// Unchanged: everything cached.
+			vs := mustBuildx(t, e, dir, "-f", "cog.yaml", "--output", "type=cacheonly", ".")
+			assertAllCached(t, vs)
+
+			// Code-only change: no dependency step reruns.
+			f, err := os.OpenFile(filepath.Join(dir, "predict.py"), os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(f, "\n# code change %d\n", time.Now().UnixNano())
+			f.Close()
+			vs = mustBuildx(t, e, dir, "-f", "cog.yaml", "--output", "type=cacheonly", ".")
+			ran := 0
+			for _, v := range vs {
+				if !isBuildStep(v) || v.Cached {
+					continue
+				}
+				ran++
+				if isDependencyStep(v) {
+					t.Errorf("code-only change reran dependency step %q", v.Name)
+				}
+			}
+			if ran == 0 {
+				t.Error("code-only change reran nothing: the project copy should have run")
+			}
+		})
+	}
+}
+
+// TestBuildxBrokenCogYAMLShowsTheLine: a cog.yaml error comes back through
+// buildx with the file, the line number and the offending line's text.
+func TestBuildxBrokenCogYAMLShowsTheLine(t *testing.T) {
+	e := testEnv(t)
+	fe := frontendImage(t, e)
+	dir := prepareExample(t, e, hello.name, fe)
+	cogPath := filepath.Join(dir, "cog.yaml")
+	data, err := os.ReadFile(cogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(data), "python_version:", "pyhton_version:", 1)
+	if broken == string(data) {
+		t.Fatal("examples/hello/cog.yaml has no python_version line to break")
+	}
+	if err := os.WriteFile(cogPath, []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lineNo := 0
+	for i, l := range strings.Split(broken, "\n") {
+		if strings.Contains(l, "pyhton_version:") {
+			lineNo = i + 1
+		}
+	}
+	out, err := runErr(t, dir, "docker", "buildx", "build", "--builder", e.Builder, "--progress=plain", "-f", "cog.yaml", "--output", "type=cacheonly", ".")
+	if err == nil {
+		t.Fatalf("build of a broken cog.yaml succeeded:\n%s", tail(out, 40))
+	}
+	for _, want := range []string{"pyhton_version", fmt.Sprintf("cog.yaml:%d", lineNo), fmt.Sprintf("%d | ", lineNo)} {
+		if !strings.Contains(out, want) {
+			t.Errorf("buildx output does not contain %q:\n%s", want, tail(out, 40))
+		}
+	}
+}
+
+// TestBuildxBuildkitSyntaxArg: no syntax line and no -f; the frontend comes
+// from the BUILDKIT_SYNTAX build arg and reads cog.yaml by default.
+func TestBuildxBuildkitSyntaxArg(t *testing.T) {
+	e := testEnv(t)
+	fe := frontendImage(t, e)
+	dir := prepareExample(t, e, hello.name, "")
+	layout := filepath.Join(t.TempDir(), "oci")
+	mustBuildx(t, e, dir, "--build-arg", "BUILDKIT_SYNTAX="+fe, "--output", "type=oci,dest="+layout+",tar=false", ".")
+	checkRuns(t, layout, dir, hello, false)
+}
+
+// TestBake builds the examples with `docker buildx bake`, taking the
+// frontend from the bake file's `frontend` target through a target:
+// context: nothing is pulled from the registry for the frontend.
+func TestBake(t *testing.T) {
+	e := testEnv(t)
+	for _, ex := range []example{hello, cpuWeights} {
+		t.Run(ex.name, func(t *testing.T) {
+			dir := prepareExample(t, e, ex.name, "")
+			layout := filepath.Join(t.TempDir(), "oci")
+			target := "example-" + ex.name
+			run(t, e.Root, "docker", "buildx", "bake", "--builder", e.Builder, "--progress=plain",
+				"--provenance=false", "--sbom=false",
+				"-f", filepath.Join(e.Root, "docker-bake.hcl"),
+				"--set", target+".context="+dir,
+				"--set", target+".tags=",
+				"--set", target+".output=type=oci,dest="+layout+",tar=false",
+				target)
+			checkRuns(t, layout, dir, ex, ex.name == cpuWeights.name)
+		})
+	}
+}
+
+// TestInProcess runs frontend.Build in this test process against the dev
+// buildkitd through the Go client, as `cog-frontend build` does, and checks
+// the result metadata the exporter relies on.
+func TestInProcess(t *testing.T) {
+	e := testEnv(t)
+	for _, ex := range []example{hello, cpuWeights} {
+		t.Run(ex.name, func(t *testing.T) {
+			dir := prepareExample(t, e, ex.name, "")
+			layout := filepath.Join(t.TempDir(), "oci")
+			res := inProcessBuild(t, e, dir, layout, nil)
+			checkRuns(t, layout, dir, ex, ex.name == cpuWeights.name)
+
+			if got := res.ExporterResponse[frontend.MetaFormat]; got == "" {
+				t.Errorf("exporter response has no %s: %v", frontend.MetaFormat, res.ExporterResponse)
+			}
+			lockJSON, hasLock := res.ExporterResponse[frontend.MetaWeightsLock]
+			if ex.name == cpuWeights.name {
+				var lock config.Lock
+				if err := json.Unmarshal([]byte(lockJSON), &lock); err != nil || len(lock.Weights) != 1 || lock.Weights[0].Name != "linear" || lock.Weights[0].SetDigest == "" {
+					t.Errorf("weights lock metadata = %q (%v), want the linear weight", lockJSON, err)
+				}
+			} else if hasLock {
+				t.Errorf("weights lock metadata for a model without weights: %q", lockJSON)
+			}
+		})
+	}
+}
+
+// inProcessBuild runs frontend.Build through client.Build and exports an
+// OCI layout to layout.
+func inProcessBuild(t *testing.T, e *Env, dir, layout string, attrs map[string]string) *bkclient.SolveResponse {
+	t.Helper()
+	ctx := t.Context()
+	c, err := bkclient.New(ctx, e.BuildkitHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fs, err := fsutil.NewFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(layout, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan *bkclient.SolveStatus)
+	vertices := statusVertices(ch)
+	res, err := c.Build(ctx, bkclient.SolveOpt{
+		Exports:       []bkclient.ExportEntry{{Type: bkclient.ExporterOCI, OutputDir: layout, Attrs: map[string]string{"tar": "false"}}},
+		LocalMounts:   map[string]fsutil.FS{"context": fs, "dockerfile": fs},
+		FrontendAttrs: attrs,
+	}, "", frontend.Build, ch)
+	vs := vertices()
+	if err != nil {
+		var failed []string
+		for _, v := range vs {
+			if v.Error != "" {
+				failed = append(failed, v.Name+": "+v.Error)
+			}
+		}
+		t.Fatalf("in-process build: %v\nfailed steps: %v", err, failed)
+	}
+	return res
+}
