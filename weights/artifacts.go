@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -73,42 +72,18 @@ func Artifacts(ctx context.Context, opts ArtifactsOptions) ([]Artifact, error) {
 	return out, nil
 }
 
-// checkDrift reports the first difference between cog.yaml and the lock
-// that makes the lock unusable for a build.
+// checkDrift refuses a lock that does not describe cog.yaml (config.Drift)
+// or was packed differently.
 func checkDrift(cfg *config.Config, lock *config.Lock, lockPath string) error {
 	if len(lock.Weights) > 0 && lock.EnvelopeFormat != EnvelopeFormat {
 		return fmt.Errorf("%s was packed with envelopeFormat %s, this tool packs %s: run `cog-frontend weights import`", lockPath, lock.EnvelopeFormat, EnvelopeFormat)
 	}
-	byName := map[string]config.LockWeight{}
-	for _, w := range lock.Weights {
-		byName[w.Name] = w
+	var msgs []string
+	for _, d := range config.Drift(cfg, lock) {
+		msgs = append(msgs, d.Message)
 	}
-	for _, w := range cfg.Weights {
-		e, ok := byName[w.Name]
-		if !ok {
-			return fmt.Errorf("weight %q is in cog.yaml but not in %s (pending): run `cog-frontend weights import %s`", w.Name, lockPath, w.Name)
-		}
-		if e.Target != w.Target {
-			return fmt.Errorf("weight %q: cog.yaml target %s, %s has %s (config-changed): run `cog-frontend weights import %s`", w.Name, w.Target, lockPath, e.Target, w.Name)
-		}
-		if len(e.Sources) != len(w.Sources) {
-			return fmt.Errorf("weight %q: cog.yaml has %d sources, %s has %d (config-changed): run `cog-frontend weights import %s`", w.Name, len(w.Sources), lockPath, len(e.Sources), w.Name)
-		}
-		for i, s := range w.Sources {
-			norm, err := config.NormalizeSourceURI(s.URI)
-			if err != nil {
-				return fmt.Errorf("weight %q: %w", w.Name, err)
-			}
-			ls := e.Sources[i]
-			if norm != ls.URI || !slices.Equal(nonNil(s.Include), nonNil(ls.Include)) || !slices.Equal(nonNil(s.Exclude), nonNil(ls.Exclude)) {
-				return fmt.Errorf("weight %q: source %d (%s) differs from %s (config-changed): run `cog-frontend weights import %s`", w.Name, i+1, s.URI, lockPath, w.Name)
-			}
-		}
-	}
-	for _, e := range lock.Weights {
-		if !slices.ContainsFunc(cfg.Weights, func(w config.Weight) bool { return w.Name == e.Name }) {
-			return fmt.Errorf("weight %q is in %s but not in cog.yaml (orphaned): run `cog-frontend weights import` to drop it", e.Name, lockPath)
-		}
+	if len(msgs) > 0 {
+		return fmt.Errorf("%s does not match cog.yaml:\n  %s", lockPath, strings.Join(msgs, "\n  "))
 	}
 	return nil
 }

@@ -142,8 +142,14 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportResult, error) {
 		newLock.EnvelopeFormat = lock.EnvelopeFormat
 	}
 	byName := map[string]config.LockWeight{}
+	drift := map[string]*config.DriftItem{}
+	for _, d := range config.Drift(opts.Config, lock) {
+		if d.Kind == config.DriftConfigChanged {
+			drift[d.Name] = &d
+		}
+	}
 	for _, j := range jobs {
-		rep := j.report(envelopeChanged)
+		rep := j.report(envelopeChanged, drift[j.w.Name])
 		if !opts.DryRun {
 			e, err := j.entry()
 			if err != nil {
@@ -465,7 +471,7 @@ func hashOne(ctx context.Context, f *srcFile, pr *progressMeter) error {
 var packedMu sync.Mutex // guards weightJob.packed across packOne goroutines
 
 // report computes the status of a weight after all digests are known.
-func (j *weightJob) report(envelopeChanged bool) WeightReport {
+func (j *weightJob) report(envelopeChanged bool, drift *config.DriftItem) WeightReport {
 	files := fileList(j.files)
 	r := WeightReport{Name: j.w.Name, Files: len(files), Layers: len(j.plan), PackedLayers: j.packed, SetDigest: SetDigest(files), Notices: j.notices}
 	for _, f := range files {
@@ -475,10 +481,8 @@ func (j *weightJob) report(envelopeChanged bool) WeightReport {
 	switch {
 	case o == nil:
 		r.Status, r.Reason = StatusNew, "not in weights.lock yet"
-	case o.Target != j.w.Target:
-		r.Status, r.Reason = StatusConfigChanged, fmt.Sprintf("target %s -> %s", o.Target, j.w.Target)
-	case !sameSources(o.Sources, j.lockSources()):
-		r.Status, r.Reason = StatusConfigChanged, "source uri, include or exclude changed"
+	case drift != nil:
+		r.Status, r.Reason = StatusConfigChanged, strings.Join(drift.Changes, "; ")
 	case envelopeChanged:
 		r.Status, r.Reason = StatusConfigChanged, "packing format (envelopeFormat) changed"
 	case !sameFingerprints(o.Sources, j.lockSources()) || o.SetDigest != r.SetDigest || !sameFiles(o.Files, files):
@@ -496,12 +500,6 @@ func (j *weightJob) lockSources() []config.LockSource {
 			Include: nonNil(s.Include), Exclude: nonNil(s.Exclude)}
 	}
 	return out
-}
-
-func sameSources(a, b []config.LockSource) bool {
-	return slices.EqualFunc(a, b, func(x, y config.LockSource) bool {
-		return x.URI == y.URI && slices.Equal(nonNil(x.Include), nonNil(y.Include)) && slices.Equal(nonNil(x.Exclude), nonNil(y.Exclude))
-	})
 }
 
 func sameFingerprints(a, b []config.LockSource) bool {

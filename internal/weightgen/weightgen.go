@@ -131,7 +131,6 @@ func writeSafetensors(p string, size int64, seed uint64) error {
 	return f.Close()
 }
 
-
 // writeText writes compressible JSON-ish text.
 func writeText(p string, size int64, seed uint64) error {
 	f, err := create(p)
