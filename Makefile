@@ -10,12 +10,19 @@ E2E_TIMEOUT ?= 60m
 # Exports BUILDKIT_HOST, COG_DEV_REGISTRY, COG_DEV_BUILDER, COG_DEV_TOOLS, PATH.
 DEV_ENV     := eval "$$(hack/dev-env env)"
 
-.PHONY: all build test unit lint fmt e2e env-up env-down env-status env-clean demo bench
+.PHONY: all build test unit lint fmt e2e env-up env-down env-status env-clean demo bench install
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/cog-frontend ./cmd/cog-frontend
+
+# Installs cog-frontend into $(PREFIX)/bin and as the Docker CLI plugin
+# docker-cog (so `docker cog build|push|bundle|inspect` works).
+PREFIX ?= /usr/local
+install: build
+	install -D -m 0755 bin/cog-frontend $(DESTDIR)$(PREFIX)/bin/cog-frontend
+	$(DESTDIR)$(PREFIX)/bin/cog-frontend install-plugin
 
 # Everything CI checks: the environment, unit tests, lint, then the e2e suite.
 test: env-up unit lint e2e

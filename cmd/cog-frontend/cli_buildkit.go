@@ -1,0 +1,244 @@
+package main
+
+// Running the frontend in-process against BuildKit: connection (buildx
+// builder, BUILDKIT_HOST, Docker), session attachables (registry auth from
+// the Docker config, secrets), and an OCI layout export of the model image
+// into a staging directory that the exporter then reads.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cog-frontend/cog-frontend/exporter"
+	"github.com/cog-frontend/cog-frontend/frontend"
+	"github.com/docker/cli/cli/config"
+	"github.com/docker/cli/cli/connhelper/commandconn"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/auth/authprovider"
+	"github.com/moby/buildkit/session/secrets/secretsprovider"
+	"github.com/moby/buildkit/util/progress/progressui"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/tonistiigi/fsutil"
+)
+
+// buildFlags are the flags build and push share.
+type buildFlags struct {
+	file        string
+	platforms   []string
+	format      string
+	output      string
+	tag         string
+	push        bool
+	builder     string
+	progress    string
+	buildArgs   []string
+	secrets     []string
+	cacheFrom   []string
+	cacheTo     []string
+	weightsLock string
+	jobs        int
+}
+
+// connectBuildKit picks BuildKit: --builder (a buildx builder through
+// `docker buildx dial-stdio`), else BUILDKIT_HOST, else the current buildx
+// builder (which is the Docker daemon's BuildKit unless one was chosen).
+func connectBuildKit(ctx context.Context, builder string) (*client.Client, string, error) {
+	if builder == "" && !pluginMode {
+		if host := os.Getenv("BUILDKIT_HOST"); host != "" {
+			c, err := client.New(ctx, host)
+			return c, "BUILDKIT_HOST=" + host, err
+		}
+	}
+	if builder == "" {
+		builder = pluginBuilder
+	}
+	args := []string{"buildx", "dial-stdio"}
+	what := "the current docker buildx builder"
+	if builder != "" {
+		args = append(args, "--builder", builder)
+		what = "docker buildx builder " + builder
+	}
+	c, err := client.New(ctx, "", client.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+		return commandconn.New(context.WithoutCancel(ctx), "docker", args...)
+	}))
+	return c, what, err
+}
+
+// pluginBuilder is the builder Docker passes to a CLI plugin (empty: the
+// current one).
+var pluginBuilder string
+
+func parseKV(list []string) map[string]string {
+	m := map[string]string{}
+	for _, kv := range list {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
+}
+
+// parseCacheEntries reads --cache-from/--cache-to values as BuildKit does:
+// type=registry,ref=... or a bare reference.
+func parseCacheEntries(in []string) ([]client.CacheOptionsEntry, error) {
+	var out []client.CacheOptionsEntry
+	for _, s := range in {
+		if !strings.Contains(s, "=") {
+			out = append(out, client.CacheOptionsEntry{Type: "registry", Attrs: map[string]string{"ref": s}})
+			continue
+		}
+		attrs := parseKV(strings.Split(s, ","))
+		typ := attrs["type"]
+		delete(attrs, "type")
+		if typ == "" {
+			return nil, fmt.Errorf("cache option %q has no type=", s)
+		}
+		out = append(out, client.CacheOptionsEntry{Type: typ, Attrs: attrs})
+	}
+	return out, nil
+}
+
+// parseSecrets reads --secret id=ID[,src=PATH|,env=VAR].
+func parseSecrets(in []string) (session.Attachable, error) {
+	var srcs []secretsprovider.Source
+	for _, s := range in {
+		a := parseKV(strings.Split(s, ","))
+		src := secretsprovider.Source{ID: a["id"], FilePath: a["src"], Env: a["env"]}
+		if src.FilePath == "" {
+			src.FilePath = a["source"]
+		}
+		if src.ID == "" {
+			return nil, fmt.Errorf("--secret %q: id= is required", s)
+		}
+		srcs = append(srcs, src)
+	}
+	store, err := secretsprovider.NewStore(srcs)
+	if err != nil {
+		return nil, err
+	}
+	return secretsprovider.NewSecretProvider(store), nil
+}
+
+// buildImage runs frontend.Build in-process and exports the model image
+// (with BuildKit's attestations) as an OCI layout in a staging directory.
+// It returns a source for the exporter and the image's manifests.
+func buildImage(ctx context.Context, p *project, f *buildFlags) (exporter.Source, []ocispec.Descriptor, error) {
+	c, what, err := connectBuildKit(ctx, f.builder)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to BuildKit (%s): %w", what, err)
+	}
+	defer c.Close()
+
+	cache, err := cacheDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	h := sha256.Sum256([]byte(p.Dir))
+	stage := filepath.Join(cache, "build", hex.EncodeToString(h[:8]))
+	_ = os.RemoveAll(stage) // a stale index.json would name an old image
+	if err := os.MkdirAll(stage, 0o755); err != nil {
+		return nil, nil, err
+	}
+
+	// Context without .cog/ (the default output lives there): never send
+	// the previous bundle back to BuildKit.
+	ctxFS, err := fsutil.NewFS(p.Dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctxFS, err = fsutil.NewFilterFS(ctxFS, &fsutil.FilterOpt{ExcludePatterns: []string{".cog"}})
+	if err != nil {
+		return nil, nil, err
+	}
+	dfDir, dfName := filepath.Dir(p.File), filepath.Base(p.File)
+	if p.LockPath != filepath.Join(dfDir, "weights.lock") {
+		// The frontend reads weights.lock next to cog.yaml: stage both.
+		tmp, err := os.MkdirTemp(stage, "buildfiles-")
+		if err != nil {
+			return nil, nil, err
+		}
+		for src, dst := range map[string]string{p.File: dfName, p.LockPath: "weights.lock"} {
+			if b, err := os.ReadFile(src); err == nil {
+				if err := os.WriteFile(filepath.Join(tmp, dst), b, 0o644); err != nil {
+					return nil, nil, err
+				}
+			} else if src == p.File {
+				return nil, nil, err
+			}
+		}
+		dfDir = tmp
+	}
+	dfFS, err := fsutil.NewFS(dfDir)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	attrs := map[string]string{"filename": dfName}
+	for k, v := range parseKV(f.buildArgs) {
+		attrs["build-arg:"+k] = v
+	}
+	if len(f.platforms) > 0 {
+		attrs["platform"] = strings.Join(f.platforms, ",")
+	}
+	if f.format != "" {
+		attrs[frontend.OptFormat] = f.format
+	}
+	cacheFrom, err := parseCacheEntries(f.cacheFrom)
+	if err != nil {
+		return nil, nil, err
+	}
+	cacheTo, err := parseCacheEntries(f.cacheTo)
+	if err != nil {
+		return nil, nil, err
+	}
+	secrets, err := parseSecrets(f.secrets)
+	if err != nil {
+		return nil, nil, err
+	}
+	dockerCfg := config.LoadDefaultConfigFile(os.Stderr)
+	opt := client.SolveOpt{
+		Exports: []client.ExportEntry{{
+			Type:      client.ExporterOCI,
+			Attrs:     map[string]string{"tar": "false", "oci-mediatypes": "true"},
+			OutputDir: stage,
+		}},
+		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
+		FrontendAttrs: attrs,
+		CacheImports:  cacheFrom,
+		CacheExports:  cacheTo,
+		Session: []session.Attachable{
+			authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{AuthConfigProvider: authprovider.LoadAuthConfig(dockerCfg)}),
+			secrets,
+		},
+	}
+	disp, err := progressui.NewDisplay(os.Stderr, progressui.DisplayMode(f.progress))
+	if err != nil {
+		return nil, nil, err
+	}
+	ch := make(chan *client.SolveStatus)
+	done := make(chan error, 1)
+	go func() {
+		_, err := disp.UpdateFrom(context.WithoutCancel(ctx), ch)
+		done <- err
+	}()
+	_, err = c.Build(ctx, opt, "cog-frontend", frontend.Build, ch)
+	<-done
+	if err != nil {
+		return nil, nil, err
+	}
+	src, root, err := exporter.OpenLayout(stage, "")
+	if err != nil {
+		return nil, nil, fmt.Errorf("BuildKit's OCI export: %w", err)
+	}
+	ms, err := exporter.Manifests(ctx, src, root)
+	if err != nil {
+		return nil, nil, err
+	}
+	return src, ms, nil
+}
