@@ -69,6 +69,7 @@ func TestParseRejects(t *testing.T) {
 		{"image and model", "image: r.example.com/a/b:1\nmodel: r.example.com/a/b\n", "2:1", "model", []string{"image and model are both set"}},
 		{"model with tag", "model: r.example.com/a/b:v1\n", "1:8", "model", []string{"bare repository", `"r.example.com/a/b:v1"`}},
 		{"image invalid", "image: \"UPPER/Case\"\n", "1:8", "image", []string{"not a valid image reference", `"UPPER/Case"`}},
+		{"weights need model (empty model key)", "model:\nweights:\n  - name: a\n    target: /w/a\n    source: {uri: w/a}\n", "2:1", "weights", []string{"need a model repository"}},
 		{"weights need model", "weights:\n  - name: a\n    target: /w/a\n    source: {uri: w/a}\n", "1:1", "weights", []string{"need a model repository", "model:"}},
 	}
 	for _, tc := range cases {

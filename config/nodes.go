@@ -1,7 +1,6 @@
 package config
 
 import (
-	"sort"
 	"strconv"
 	"strings"
 
@@ -194,14 +193,4 @@ func (w *walker) strs(f field) []string {
 // valuePos is where a field's value was written (for errors about values).
 func (w *walker) valuePos(f field) Position {
 	return w.pos(resolve(f.val))
-}
-
-// sortedKeys is used where output order must not depend on map order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

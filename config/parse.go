@@ -201,7 +201,8 @@ func (w *walker) checkCrossRules(cfg *Config, root map[string]field) {
 			"keep one: model is the repository for a bundle with weights, image is the name of a plain image")
 	}
 	if wf, ok := root["weights"]; ok && len(cfg.Weights) > 0 && cfg.Model == "" {
-		if _, hasModel := root["model"]; !hasModel {
+		// A model: with a bad value has been reported already.
+		if mf, hasModel := root["model"]; !hasModel || isNull(mf.val) {
 			w.fail(w.pos(wf.key), "weights", "weights need a model repository", "",
 				"add model: <registry>/<repository> at the top level (the repository the bundle and its weights are pushed to)")
 		}
