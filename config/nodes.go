@@ -134,6 +134,14 @@ func (w *walker) str(f field) (string, bool) {
 	return "", false
 }
 
+// yaml11Bools are the YAML 1.1 spellings Cog's YAML library (yaml.v2)
+// reads as booleans; yaml.v3 reads them as strings. A cog.yaml that works
+// with Cog must work here, so they are accepted with a warning.
+var yaml11Bools = map[string]bool{
+	"yes": true, "Yes": true, "YES": true, "on": true, "On": true, "ON": true, "y": true, "Y": true,
+	"no": false, "No": false, "NO": false, "off": false, "Off": false, "OFF": false, "n": false, "N": false,
+}
+
 func (w *walker) boolean(f field) (bool, bool) {
 	n := resolve(f.val)
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool" {
@@ -141,6 +149,10 @@ func (w *walker) boolean(f field) (bool, bool) {
 		if err := n.Decode(&b); err == nil {
 			return b, true
 		}
+	}
+	if b, ok := yaml11Bools[n.Value]; ok && n.Kind == yaml.ScalarNode && n.Style == 0 && !w.jsonStrings {
+		w.warn(w.pos(n), f.path, "write "+strconv.FormatBool(b)+" instead of "+n.Value+" (YAML 1.2 reads "+n.Value+" as text)")
+		return b, true
 	}
 	w.fail(w.pos(n), f.path, "must be true or false", describe(n), "")
 	return false, false

@@ -64,3 +64,28 @@ func TestNormalizeSourceURI(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckPattern(t *testing.T) {
+	for _, p := range []string{"*.safetensors", "onnx/", "/top.json", "**/*.bin", "a/**", "a/**/b", "model-?.bin", "[ab].json", "dir/sub/file"} {
+		if err := CheckPattern(p); err != nil {
+			t.Errorf("CheckPattern(%q) = %v", p, err)
+		}
+	}
+	bad := map[string]string{
+		"":       "empty",
+		"  ":     "empty",
+		"a ":     "spaces",
+		"!a":     "negated",
+		"a\\b":   "not allowed",
+		"a\tb":   "control",
+		"/":      "matches nothing",
+		"//":     "matches nothing",
+		"a**":    "whole path component",
+		"x/[a-/": "valid glob",
+	}
+	for p, want := range bad {
+		if err := CheckPattern(p); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckPattern(%q) = %v, want it to mention %q", p, err, want)
+		}
+	}
+}

@@ -25,6 +25,12 @@ func TestParseWarnings(t *testing.T) {
 			func(t *testing.T, c *Config) { want(t, strings.Join(c.Build.PythonPackages, ","), "numpy==2.1.0") }},
 		{"pre_install deprecated", base + "  pre_install:\n    - echo hi\n", "build.pre_install", "3:3", "build.run",
 			func(t *testing.T, c *Config) { want(t, strings.Join(c.Build.PreInstall, ","), "echo hi") }},
+		{"YAML 1.1 boolean", base + "  gpu: yes\n", "build.gpu", "3:8", "write true instead of yes",
+			func(t *testing.T, c *Config) {
+				if !c.Build.GPU {
+					t.Error("gpu: yes was not read as true")
+				}
+			}},
 		{"cuda without gpu", base + "  cuda: \"12.1\"\n", "build", "3:3", "no effect without gpu: true",
 			func(t *testing.T, c *Config) { want(t, c.Build.CUDA, "12.1") }},
 	}

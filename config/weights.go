@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -232,6 +233,9 @@ func CheckPattern(p string) error {
 			return errorString("pattern is not a valid glob (check [ ] pairs)")
 		}
 	}
+	// The weights engine matches with this library; parsing and probing the
+	// pattern here means cog.yaml is only accepted if the matcher takes it.
+	gitignore.ParsePattern(p, nil).Match([]string{"probe"}, false)
 	return nil
 }
 
