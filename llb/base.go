@@ -101,7 +101,9 @@ func resolveBase(ctx context.Context, ref string, opts *Options) (string, docker
 	if err != nil {
 		return "", img, fmt.Errorf("base image %s: %w", resolved, err)
 	}
-	pinned, err := reference.WithDigest(reference.TrimNamed(named), dgst)
+	// Keep the tag next to the digest: BuildKit uses the digest, people
+	// reading the LLB or the provenance see which tag it was.
+	pinned, err := reference.WithDigest(reference.TagNameOnly(named), dgst)
 	if err != nil {
 		return "", img, fmt.Errorf("base image %s: %w", resolved, err)
 	}

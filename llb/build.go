@@ -338,7 +338,7 @@ func (b *builder) cogRuntime() error {
 	if b.cfg.Build != nil && b.cfg.Build.SDKVersion != "" {
 		v = b.cfg.Build.SDKVersion
 	}
-	b.run("uv pip install "+shellQuote("cog=="+v), b.named("[cog] install cog "+v, "build.sdk_version"), b.uvCache()...)
+	b.run("uv pip install "+shellQuote("cog=="+v), b.named("[cog] install cog "+v, "build.sdk_version", "build"), b.uvCache()...)
 	return nil
 }
 
@@ -463,6 +463,9 @@ func (b *builder) imageConfig() error {
 	img := &b.img
 	p := b.opts.Platform
 	img.OS, img.Architecture, img.Variant, img.OSVersion = p.OS, p.Architecture, p.Variant, p.OSVersion
+	// The base image's creation time says nothing about this image; the
+	// caller sets it (SOURCE_DATE_EPOCH) or BuildKit's exporter does.
+	img.Created = nil
 	img.Config.Env = append([]string(nil), b.env...)
 	img.Config.Entrypoint = []string{"/sbin/tini", "--"}
 	img.Config.Cmd = []string{"python", "-m", "cog.server.http"}
