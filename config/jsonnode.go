@@ -16,9 +16,10 @@ import (
 // encoding/json keeps no positions, so the tree is built from
 // encoding/json's token stream and its byte offsets.
 func jsonNodes(filename string, data []byte) (*yaml.Node, error) {
-	var probe any
-	if err := json.Unmarshal(data, &probe); err != nil {
-		return nil, jsonSyntaxError(filename, data, err)
+	if !json.Valid(data) {
+		// Unmarshal only to get the *SyntaxError with its offset.
+		var probe any
+		return nil, jsonSyntaxError(filename, data, json.Unmarshal(data, &probe))
 	}
 	p := &jsonParser{data: data, dec: json.NewDecoder(bytes.NewReader(data)), lines: lineStarts(data)}
 	p.dec.UseNumber()
