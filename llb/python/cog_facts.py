@@ -4,17 +4,22 @@ Run inside the build, in the image's working directory, by cog-frontend:
 
     python cog_facts.py predict|train FILE.py:NAME OUT.json
 
-cog (0.17 and later) ships the introspection (cog._inspector, cog._adt) that
-turns a predictor into typed inputs and an output type; the OpenAPI document
-around them is the fixed Cog envelope (paths, PredictionRequest/Response,
-Status, validation errors). The output is compact JSON with no trailing
+cog releases up to 0.22 ship `python -m cog.command.openapi_schema`, the
+command Cog itself runs after a build; when it exists it is used as is.
+Newer releases (0.23) dropped it (Cog's CLI now generates the schema), but
+they still ship the introspection (cog._inspector, cog._adt) that turns a
+predictor into typed inputs and an output type; the OpenAPI document around
+them is the fixed Cog envelope (paths, PredictionRequest/Response, Status,
+validation errors), built here. The output is compact JSON with no trailing
 newline, so that the file and the run.cog.openapi_schema label are the same
 bytes; keys keep insertion order, which is deterministic.
 """
 
 import dataclasses
+import importlib.util
 import json
 import os
+import subprocess
 import sys
 
 
@@ -237,6 +242,9 @@ def main(argv):
         sys.stderr.write("cog-frontend: %r is not FILE.py:NAME\n" % ref)
         return 2
     module = path[: -len(".py")].replace("/", ".")
+    schema = _runtime_command_schema(ref, mode)
+    if schema is not None:
+        return _write(out, schema)
     sys.path.insert(0, os.getcwd())
     try:
         from cog import _adt as adt
@@ -248,9 +256,32 @@ def main(argv):
         )
         return 1
     info = inspector.create_predictor(module, name)
-    data = json.dumps(_document(adt, info, mode), separators=(",", ":"))
+    return _write(out, _document(adt, info, mode))
+
+
+def _runtime_command_schema(ref, mode):
+    """The schema printed by the runtime's own command, or None when this
+    cog release has no such command."""
+    try:
+        if importlib.util.find_spec("cog.command.openapi_schema") is None:
+            return None
+    except ImportError:
+        return None
+    env = dict(os.environ)
+    # The command finds the predictor through cog.yaml or these variables.
+    env["COG_PREDICT_TYPE_STUB" if mode == "predict" else "COG_TRAIN_TYPE_STUB"] = ref
+    proc = subprocess.run(
+        [sys.executable, "-m", "cog.command.openapi_schema"],
+        stdout=subprocess.PIPE,
+        env=env,
+        check=True,
+    )
+    return json.loads(proc.stdout)
+
+
+def _write(out, schema):
     with open(out, "w", encoding="utf-8") as f:
-        f.write(data)
+        f.write(json.dumps(schema, separators=(",", ":")))
     return 0
 
 
