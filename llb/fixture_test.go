@@ -39,7 +39,7 @@ type fixture struct {
 	opts Options
 }
 
-func loadFixture(t *testing.T, dir string) *fixture {
+func loadFixture(t testing.TB, dir string) *fixture {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, "cog.yaml"))
 	if err != nil {
