@@ -42,7 +42,7 @@ var (
 
 // frontendImage builds the frontend image from the repository's Dockerfile
 // and pushes it to the dev registry, once per test run.
-func frontendImage(t *testing.T, e *Env) string {
+func frontendImage(t testing.TB, e *Env) string {
 	t.Helper()
 	frontendOnce.Do(func() {
 		ref := e.Registry + "/cog-frontend:" + frontendTag
@@ -71,10 +71,10 @@ func frontendImage(t *testing.T, e *Env) string {
 // set, cog.yaml gets `# syntax=<syntax>` as its first line. When the
 // example has managed weights, weights.lock is written by the real
 // importer (weights.Import), as `cog-frontend weights import` would.
-func prepareExample(t *testing.T, e *Env, name, syntax string) string {
+func prepareExample(t testing.TB, e *Env, name, syntax string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), name)
-	run(t, "", "cp", "-a", filepath.Join(e.Root, "examples", name), dir)
+	cpR(t, filepath.Join(e.Root, "examples", name), dir)
 	cogPath := filepath.Join(dir, "cog.yaml")
 	data, err := os.ReadFile(cogPath)
 	if err != nil {
@@ -95,11 +95,19 @@ func prepareExample(t *testing.T, e *Env, name, syntax string) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := weights.Import(t.Context(), weights.ImportOptions{ProjectDir: dir, Config: cfg, Store: st}); err != nil {
+		if _, err := weights.Import(context.Background(), weights.ImportOptions{ProjectDir: dir, Config: cfg, Store: st}); err != nil {
 			t.Fatalf("weights import for examples/%s: %v", name, err)
 		}
 	}
 	return dir
+}
+
+// cpR copies a directory tree with cp -a.
+func cpR(t testing.TB, src, dst string) {
+	t.Helper()
+	if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a %s %s: %v\n%s", src, dst, err, out)
+	}
 }
 
 // weightMounts materialises each managed weight of the project the way a
@@ -120,7 +128,7 @@ func weightMounts(t *testing.T, projectDir string) []bindMount {
 		dst := filepath.Join(t.TempDir(), w.Name)
 		for _, s := range w.Sources {
 			src := filepath.Join(projectDir, strings.TrimPrefix(s.URI, "file://./"))
-			run(t, "", "cp", "-a", src, dst)
+			cpR(t, src, dst)
 		}
 		if err := os.MkdirAll(filepath.Join(dst, ".cog"), 0o755); err != nil {
 			t.Fatal(err)
