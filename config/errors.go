@@ -53,15 +53,15 @@ func Errors(err error) []*Error {
 		if err == nil {
 			return
 		}
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
+		switch e := err.(type) {
+		case *Error:
+			out = append(out, e)
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				walk(inner)
 			}
-			return
-		}
-		var ce *Error
-		if errors.As(err, &ce) {
-			out = append(out, ce)
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap())
 		}
 	}
 	walk(err)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -189,5 +190,16 @@ func TestParseYAMLSyntaxErrorHasLine(t *testing.T) {
 	}
 	if !strings.HasPrefix(err.Error(), "cog.yaml:"+itoa(ce.Pos.Line)+": not valid YAML") {
 		t.Errorf("got %v", err)
+	}
+}
+
+func TestErrorsFindsWrappedJoinedErrors(t *testing.T) {
+	_, _, err := Parse("cog.yaml", []byte("foo: 1\nbar: 2\n"))
+	wrapped := fmt.Errorf("reading cog.yaml: %w", err)
+	if got := Errors(wrapped); len(got) != 2 || got[0].Path != "foo" || got[1].Path != "bar" {
+		t.Errorf("Errors(wrapped) = %v", got)
+	}
+	if Errors(errors.New("plain")) != nil {
+		t.Error("Errors found a config error in a plain error")
 	}
 }
