@@ -398,9 +398,10 @@ func (b *builder) project() error {
 }
 
 // 11. /src/.cog: the OpenAPI schema and pip freeze, produced by the
-// installed runtime from the user's code (one step, after the project copy,
-// with a read-only root and no network so it cannot change the image), and
-// weights.json. All three land in one small layer.
+// installed runtime from the user's code (one step after the project copy,
+// without network; only its /out mount is kept, so whatever it writes
+// elsewhere never reaches the image), and weights.json. All three land in
+// one small layer.
 func (b *builder) cogDir() error {
 	script := bkllb.Scratch().File(
 		bkllb.Mkfile("/cog_facts.py", 0o644, cogFactsScript, bkllb.WithCreatedTime(b.epoch)),
@@ -416,10 +417,8 @@ func (b *builder) cogDir() error {
 	}
 	opts := []bkllb.RunOption{
 		bkllb.Args([]string{"/bin/sh", "-c", cmd}),
-		bkllb.ReadonlyRootFS(),
 		bkllb.Network(pb.NetMode_NONE),
 		bkllb.AddMount("/opt/cog-frontend", script, bkllb.Readonly),
-		bkllb.AddMount("/tmp", bkllb.Scratch(), bkllb.Tmpfs()),
 		bkllb.AddEnv("UV_NO_CACHE", "1"),
 		bkllb.AddEnv("PYTHONDONTWRITEBYTECODE", "1"),
 	}
