@@ -32,7 +32,7 @@ import (
 
 // uniqueRepo gives each test its own repository so byte counts and dedup
 // are not disturbed by other tests or earlier runs.
-func uniqueRepo(t *testing.T, registry, base string) name.Repository {
+func uniqueRepo(t testing.TB, registry, base string) name.Repository {
 	t.Helper()
 	var b [4]byte
 	rand.Read(b[:])
@@ -46,7 +46,7 @@ func uniqueRepo(t *testing.T, registry, base string) name.Repository {
 // writeTestImage writes a small but valid linux/amd64 image (one gzip'd
 // tar layer) and a BuildKit-style attestation manifest into an OCI layout
 // source and returns their descriptors.
-func writeTestImage(t *testing.T, dir string) (exporter.LayoutSource, []ocispec.Descriptor) {
+func writeTestImage(t testing.TB, dir string) (exporter.LayoutSource, []ocispec.Descriptor) {
 	t.Helper()
 	put := func(b []byte) digest.Digest {
 		d := digest.FromBytes(b)
@@ -87,7 +87,7 @@ func writeTestImage(t *testing.T, dir string) (exporter.LayoutSource, []ocispec.
 }
 
 // fileBlob is a blob backed by a file on disk; reads are counted.
-func fileBlob(t *testing.T, path, mt string, reads *int64Counter) exporter.Blob {
+func fileBlob(t testing.TB, path, mt string, reads *int64Counter) exporter.Blob {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -131,7 +131,7 @@ func (f *countedFile) Read(b []byte) (int, error) {
 }
 
 // randomFile writes size random bytes.
-func randomFile(t *testing.T, path string, size int64) {
+func randomFile(t testing.TB, path string, size int64) {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -145,7 +145,7 @@ func randomFile(t *testing.T, path string, size int64) {
 
 // weightFromFiles builds a weight in the spec's manifest format (§8) whose
 // layers are the given files (the exporter does not look inside layers).
-func weightFromFiles(t *testing.T, name, target string, reads *int64Counter, files ...string) exporter.Weight {
+func weightFromFiles(t testing.TB, name, target string, reads *int64Counter, files ...string) exporter.Weight {
 	t.Helper()
 	set := digest.FromString(name + strings.Join(files, ","))
 	w := exporter.Weight{Name: name, SetDigest: set.String()}
@@ -193,7 +193,7 @@ func testBundle(t *testing.T, dir string, sizes ...int64) (*exporter.Bundle, []s
 
 // tool finds an OCI tool: COG_DEV_TOOLS, then PATH, else builds crane and
 // oras from their Go modules into the user cache (once).
-func tool(t *testing.T, env *Env, name string) string {
+func tool(t testing.TB, env *Env, name string) string {
 	t.Helper()
 	if p := filepath.Join(env.ToolsDir, name); fileExists(p) {
 		return p
@@ -224,7 +224,7 @@ func tool(t *testing.T, env *Env, name string) string {
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-func runTool(t *testing.T, bin string, args ...string) string {
+func runTool(t testing.TB, bin string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(bin, args...).CombinedOutput()
 	if err != nil {

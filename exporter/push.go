@@ -117,6 +117,10 @@ func (p *Pusher) defaults() {
 	if p.Transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 16
+		// The default 4 KiB write buffer turns a multi-GiB body into
+		// millions of small writes; 1 MiB keeps the copy loop cheap.
+		t.WriteBufferSize = 1 << 20
+		t.ReadBufferSize = 64 << 10
 		p.Transport = t
 	}
 	if p.Concurrency <= 0 {
