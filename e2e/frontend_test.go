@@ -584,3 +584,83 @@ func inProcessBuild(t *testing.T, e *Env, dir, layout string, attrs map[string]s
 	}
 	return res
 }
+
+// TestBuildxCallSubrequests: `--call outline` and `--call targets` are
+// answered by the frontend (through dockerui's subrequest protocol) with
+// what cog.yaml accepts, without building anything.
+func TestBuildxCallSubrequests(t *testing.T) {
+	e := testEnv(t)
+	fe := frontendImage(t, e)
+	dir := prepareExample(t, e, hello.name, fe)
+	cogPath := filepath.Join(dir, "cog.yaml")
+	data, err := os.ReadFile(cogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withSecret := strings.Replace(string(data), "build:\n", "build:\n  run:\n    - command: test -s /run/secrets/token\n      mounts:\n        - type: secret\n          id: token\n          target: /run/secrets/token\n", 1)
+	if err := os.WriteFile(cogPath, []byte(withSecret), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := run(t, dir, "docker", "buildx", "build", "--builder", e.Builder, "--call", "outline", "-f", "cog.yaml", ".")
+	for _, want := range []string{frontend.BuildArgFormat, frontend.BuildArgVersion, "token"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--call outline does not list %s:\n%s", want, out)
+		}
+	}
+	out = run(t, dir, "docker", "buildx", "build", "--builder", e.Builder, "--call", "targets", "-f", "cog.yaml", ".")
+	for _, want := range []string{frontend.FormatBundle, frontend.FormatStandalone} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--call targets does not list %s:\n%s", want, out)
+		}
+	}
+}
+
+// TestBuildxSecret: a build.run command with a secret mount sees the value
+// passed with --secret, and the secret is not left in the image.
+func TestBuildxSecret(t *testing.T) {
+	e := testEnv(t)
+	fe := frontendImage(t, e)
+	dir := prepareExample(t, e, hello.name, fe)
+	cogPath := filepath.Join(dir, "cog.yaml")
+	data, err := os.ReadFile(cogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := fmt.Sprintf("s3cret-%d", time.Now().UnixNano())
+	step := "build:\n  run:\n    - command: test \"$(cat /run/secrets/token)\" = " + value + " && echo secret-ok > /secret-check\n" +
+		"      mounts:\n        - type: secret\n          id: token\n          target: /run/secrets/token\n"
+	if err := os.WriteFile(cogPath, []byte(strings.Replace(string(data), "build:\n", step, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	secretFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(secretFile, []byte(value), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	layout := filepath.Join(t.TempDir(), "oci")
+	mustBuildx(t, e, dir, "-f", "cog.yaml", "--secret", "id=token,src="+secretFile, "--output", "type=oci,dest="+layout+",tar=false", ".")
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	run(t, "", "umoci", "unpack", "--image", layout+":latest", bundle)
+	if dt, err := os.ReadFile(filepath.Join(bundle, "rootfs", "secret-check")); err != nil || strings.TrimSpace(string(dt)) != "secret-ok" {
+		t.Errorf("build.run did not see the secret: /secret-check = %q (%v)", dt, err)
+	}
+	if _, err := os.Stat(filepath.Join(bundle, "rootfs", "run", "secrets", "token")); err == nil {
+		t.Error("the secret was left in the image at /run/secrets/token")
+	}
+	// Without --secret the step fails, pointing at its cog.yaml line. The
+	// command changes so the step runs again (a secret's value is not part
+	// of the cache key); the steps above it stay cached.
+	data, err = os.ReadFile(cogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cogPath, []byte(strings.Replace(string(data), "> /secret-check", "> /secret-check && true", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := buildx(t, e, dir, "-f", "cog.yaml", "--output", "type=cacheonly", ".")
+	if err == nil {
+		t.Fatal("build.run needing a secret succeeded without --secret")
+	}
+	if !strings.Contains(out, "cog.yaml") {
+		t.Errorf("failure without the secret does not point into cog.yaml:\n%s", tail(out, 30))
+	}
+}

@@ -154,7 +154,7 @@ func (p *plan) buildPlatform(ctx context.Context, platform *ocispec.Platform, id
 		}
 	}
 
-	def, err := res.State.Marshal(ctx, llb.Platform(target), llb.WithCaps(p.bc.BuildOpts().LLBCaps))
+	def, err := res.State.Marshal(ctx, marshalOpts(p.bc, p.format, target)...)
 	if err != nil {
 		return nil, errors.Wrap(err, "marshalling LLB")
 	}
@@ -176,6 +176,18 @@ func (p *plan) buildPlatform(ctx context.Context, platform *ocispec.Platform, id
 		return nil, err
 	}
 	return &dockerui.BuildResult{Reference: ref, Image: &img, Epoch: p.epoch}, nil
+}
+
+// marshalOpts are the constraints every op of one platform's LLB gets:
+// the target platform, the daemon's LLB capabilities, and with --no-cache
+// (or --no-cache-filter naming the format) IgnoreCache, so every step runs
+// again.
+func marshalOpts(bc *dockerui.Client, format string, target ocispec.Platform) []llb.ConstraintsOpt {
+	opts := []llb.ConstraintsOpt{llb.Platform(target), llb.WithCaps(bc.BuildOpts().LLBCaps)}
+	if bc.IsNoCache(format) {
+		opts = append(opts, llb.IgnoreCache)
+	}
+	return opts
 }
 
 // mainContext is the project as BuildKit sees it: dockerui's main context

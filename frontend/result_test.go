@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/frontend/dockerui"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -136,5 +137,39 @@ func TestProjectLockFollowsCogYAMLOrder(t *testing.T) {
 	_, err = projectLock(&config.Config{Weights: []config.Weight{{Name: "c"}}}, lock)
 	if err == nil || !strings.Contains(err.Error(), `"c"`) || !strings.Contains(err.Error(), "weights import") {
 		t.Errorf("missing entry error = %v", err)
+	}
+}
+
+func TestNoCacheReachesEveryStep(t *testing.T) {
+	amd64 := ocispec.Platform{OS: "linux", Architecture: "amd64"}
+	st := llb.Image("python:3.11-slim").Run(llb.Shlex("true")).Root()
+	ignored := func(opts map[string]string) (n, total int) {
+		bc, err := dockerui.NewClient(fakeClient{opts: opts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		def, err := st.Marshal(context.Background(), marshalOpts(bc, FormatBundle, amd64)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, md := range def.Metadata {
+			total++
+			if md.IgnoreCache {
+				n++
+			}
+		}
+		return n, total
+	}
+	if n, _ := ignored(map[string]string{}); n != 0 {
+		t.Errorf("without --no-cache %d ops ignore the cache", n)
+	}
+	if n, total := ignored(map[string]string{"no-cache": ""}); n < 2 || n < total-1 {
+		t.Errorf("--no-cache: %d of %d ops ignore the cache, want every op", n, total)
+	}
+	if n, _ := ignored(map[string]string{"no-cache": FormatBundle}); n < 2 {
+		t.Errorf("--no-cache-filter=bundle: %d ops ignore the cache", n)
+	}
+	if n, _ := ignored(map[string]string{"no-cache": FormatStandalone}); n != 0 {
+		t.Errorf("--no-cache-filter=standalone while building bundle: %d ops ignore the cache", n)
 	}
 }
