@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -97,7 +98,7 @@ func artifactFor(st *Store, projectDir string, w config.Weight, e config.LockWei
 	if d := Digest(manifest); d != e.Digest {
 		return Artifact{}, fmt.Errorf("weights.lock entry is inconsistent: its files and layers give manifest %s, the entry says %s: run `cog-frontend weights import`", d, e.Digest)
 	}
-	resolve, err := fileResolver(st, projectDir, w)
+	resolve, err := fileResolver(st, projectDir, w, e)
 	if err != nil {
 		return Artifact{}, err
 	}
@@ -149,37 +150,65 @@ func layerOpener(st *Store, lp LayerPlan, l config.LockLayer, resolve OpenFunc) 
 
 // fileResolver opens a weight file by path: from the store when a blob of
 // its digest is there, else from the last source that provides it and
-// whose patterns keep it (later sources win, as in Import).
-func fileResolver(st *Store, projectDir string, w config.Weight) (OpenFunc, error) {
+// whose patterns keep it (later sources win, as in Import). Remote files
+// are downloaded into the store at the locked version and verified.
+func fileResolver(st *Store, projectDir string, w config.Weight, e config.LockWeight) (OpenFunc, error) {
 	type src struct {
-		dir string
-		f   filter
+		norm, dir, commit string
+		f                 filter
 	}
 	var srcs []src
-	for _, s := range w.Sources {
+	for i, s := range w.Sources {
 		norm, err := config.NormalizeSourceURI(s.URI)
 		if err != nil {
 			return nil, err
 		}
-		dir, err := sourceDir(projectDir, norm)
-		if err != nil {
-			return nil, err
+		sr := src{norm: norm, f: newFilter(s.Include, s.Exclude)}
+		switch {
+		case strings.HasPrefix(norm, "hf://"):
+			if i < len(e.Sources) {
+				sr.commit = strings.TrimPrefix(e.Sources[i].Fingerprint, "commit:")
+			}
+		case strings.HasPrefix(norm, "https://"):
+		default:
+			if sr.dir, err = sourceDir(projectDir, norm); err != nil {
+				return nil, err
+			}
 		}
-		srcs = append(srcs, src{dir: dir, f: newFilter(s.Include, s.Exclude)})
+		srcs = append(srcs, sr)
 	}
 	return func(ctx context.Context, f File) (io.ReadCloser, error) {
 		if r, err := st.Open(f.Digest); err == nil {
 			return r, nil
 		}
+		var errs []string
 		for i := len(srcs) - 1; i >= 0; i-- {
-			if !srcs[i].f.keep(f.Path) {
+			s := srcs[i]
+			if !s.f.keep(f.Path) {
 				continue
 			}
-			r, err := os.Open(filepath.Join(srcs[i].dir, filepath.FromSlash(f.Path)))
-			if err == nil {
-				return r, nil
+			var p string
+			var err error
+			switch {
+			case s.dir != "":
+				p = filepath.Join(s.dir, filepath.FromSlash(f.Path))
+			case strings.HasPrefix(s.norm, "https://"):
+				if path.Base(s.norm) != f.Path {
+					continue
+				}
+				p, err = downloadHTTPS(ctx, st, s.norm, f.Digest)
+			default:
+				repo, _ := parseHF(s.norm)
+				p, err = st.download(ctx, hfEndpoint()+"/"+repo+"/resolve/"+s.commit+"/"+escapePath(f.Path), f.Digest, hfHeader())
 			}
+			if err == nil {
+				var r *os.File
+				if r, err = os.Open(p); err == nil {
+					return r, nil
+				}
+			}
+			errs = append(errs, err.Error())
 		}
-		return nil, fmt.Errorf("%s is in weights.lock but in no source directory: restore it or run `cog-frontend weights import`", f.Path)
+		return nil, fmt.Errorf("%s is in weights.lock but no source provides it (%s): restore it or run `cog-frontend weights import`", f.Path, strings.Join(errs, "; "))
 	}, nil
 }

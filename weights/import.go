@@ -230,7 +230,7 @@ func (j *weightJob) list(ctx context.Context, st *Store, projectDir string) erro
 	merged := map[string]*srcFile{}
 	from := map[string]int{}
 	for i, src := range j.w.Sources {
-		l, err := listSource(ctx, st, projectDir, src)
+		l, err := listSource(ctx, st, projectDir, src, j.old, i)
 		if err != nil {
 			return err
 		}
@@ -352,9 +352,13 @@ func runWork(ctx context.Context, st *Store, jobs []*weightJob, dryRun bool, pro
 				}})
 			}
 		}
+		included := map[*srcFile]bool{}
+		for _, f := range j.files {
+			included[f] = true
+		}
 		for _, l := range j.sources {
 			for _, f := range l.files {
-				if f.Digest != "" || inLayer[f] {
+				if f.Digest != "" || inLayer[f] || (!l.local && !included[f]) {
 					continue
 				}
 				inLayer[f] = true // schedule once even if listed by two weights

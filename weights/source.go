@@ -18,6 +18,9 @@ type srcFile struct {
 	abs  string  // where its bytes are on local disk
 	stat statKey // for the stat cache
 	sc   *statCache
+	// fetch, for remote files, downloads the file into the store and
+	// returns its path; it runs only when the bytes are needed.
+	fetch func(ctx context.Context) (string, error)
 }
 
 // listing is a source's files (sorted by path) and, once every digest is
@@ -28,13 +31,16 @@ type listing struct {
 	// fingerprint returns the source's version identity; for local
 	// directories it is the set digest of all files, filtered or not.
 	fingerprint func() string
+	// local sources fingerprint all their files, so even excluded files
+	// need a digest; remote ones name a version and need none.
+	local bool
 }
 
 // sourceDir resolves a normalised file:// URI against the project dir.
 func sourceDir(projectDir, normURI string) (string, error) {
 	p, ok := strings.CutPrefix(normURI, "file://")
 	if !ok {
-		return "", fmt.Errorf("weight source %q: only local directories (bare path or file://) are supported by this build; hf:// and https:// are not implemented yet", normURI)
+		return "", fmt.Errorf("weight source %q is not a local directory", normURI)
 	}
 	if rel, ok := strings.CutPrefix(p, "./"); ok {
 		return filepath.Join(projectDir, filepath.FromSlash(rel)), nil
@@ -44,10 +50,19 @@ func sourceDir(projectDir, normURI string) (string, error) {
 
 // listSource lists one source: local directories are walked (stat only)
 // and digests come from the stat cache where it is still valid.
-func listSource(ctx context.Context, st *Store, projectDir string, src config.WeightSource) (*listing, error) {
+// old is the weight's lock entry (nil when new) and idx the source's
+// position: remote sources whose version is unchanged take file digests
+// from it instead of downloading.
+func listSource(ctx context.Context, st *Store, projectDir string, src config.WeightSource, old *config.LockWeight, idx int) (*listing, error) {
 	norm, err := config.NormalizeSourceURI(src.URI)
 	if err != nil {
 		return nil, err
+	}
+	switch {
+	case strings.HasPrefix(norm, "https://"):
+		return listHTTPS(ctx, st, norm, old, idx)
+	case strings.HasPrefix(norm, "hf://"):
+		return listHF(ctx, st, norm, old, idx)
 	}
 	dir, err := sourceDir(projectDir, norm)
 	if err != nil {
@@ -61,7 +76,7 @@ func listSource(ctx context.Context, st *Store, projectDir string, src config.We
 	if st != nil {
 		sc = st.statCache(dir)
 	}
-	l := &listing{uri: norm, files: make([]*srcFile, len(lf))}
+	l := &listing{uri: norm, files: make([]*srcFile, len(lf)), local: true}
 	for i, f := range lf {
 		d, _ := sc.lookup(f.Path, f.stat)
 		l.files[i] = &srcFile{File: File{Path: f.Path, Size: f.stat.Size, Digest: d}, abs: f.Abs, stat: f.stat, sc: sc}
@@ -82,6 +97,13 @@ var fileOpens atomic.Int64
 
 func (f *srcFile) open(ctx context.Context) (io.ReadCloser, error) {
 	fileOpens.Add(1)
+	if f.abs == "" && f.fetch != nil {
+		p, err := f.fetch(ctx)
+		if err != nil {
+			return nil, err
+		}
+		f.abs = p
+	}
 	r, err := os.Open(f.abs)
 	if err != nil {
 		return nil, fmt.Errorf("weight file: %w", err)

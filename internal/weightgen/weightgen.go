@@ -131,7 +131,10 @@ func writeSafetensors(p string, size int64, seed uint64) error {
 	return f.Close()
 }
 
-// writeText writes compressible JSON-ish text.
+// writeText writes JSON lines shaped like tokenizer vocabularies and
+// configs: random tokens, ids and scores. It compresses about 2:1, like
+// real tokenizer files; highly repetitive text would make deflate
+// pathologically slow and the fixture unrepresentative.
 func writeText(p string, size int64, seed uint64) error {
 	f, err := create(p)
 	if err != nil {
@@ -140,18 +143,23 @@ func writeText(p string, size int64, seed uint64) error {
 	defer f.Close()
 	w := bufio.NewWriter(f)
 	rng := rand.New(rand.NewPCG(seed, ^seed))
-	words := []string{"token", "weight", "layer", "attention", "bias", "vocab", "merge", "embed", "norm", "head"}
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
+	tok := make([]byte, 16)
 	var written int64
-	for written < size {
-		s := fmt.Sprintf("{\"%s\": %d, \"%s\": %.4f}\n", words[rng.IntN(len(words))], rng.IntN(100000), words[rng.IntN(len(words))], rng.Float64())
+	for id := 0; written < size; id++ {
+		n := 2 + rng.IntN(len(tok)-2)
+		for i := range n {
+			tok[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		s := fmt.Sprintf("{\"id\": %d, \"token\": \"%s\", \"score\": %.6f}\n", id, tok[:n], -rng.Float64()*20)
 		if int64(len(s)) > size-written {
 			s = s[:size-written]
 		}
-		n, err := w.WriteString(s)
+		k, err := w.WriteString(s)
 		if err != nil {
 			return err
 		}
-		written += int64(n)
+		written += int64(k)
 	}
 	if err := w.Flush(); err != nil {
 		return err
