@@ -84,7 +84,13 @@ func resolveBase(ctx context.Context, ref string, opts *Options) (string, docker
 		return ref, img, nil
 	}
 	p := opts.Platform
-	resolved, dgst, dt, err := opts.MetaResolver.ResolveImageConfig(ctx, ref, sourceresolver.Opt{
+	// Resolvers (BuildKit's gateway among them) want the normalised name:
+	// "python:3.11-slim" is docker.io/library/python:3.11-slim.
+	norm, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return "", img, fmt.Errorf("base image %s: %w", ref, err)
+	}
+	resolved, dgst, dt, err := opts.MetaResolver.ResolveImageConfig(ctx, norm.String(), sourceresolver.Opt{
 		LogName:  "[cog] resolve base image " + ref,
 		ImageOpt: &sourceresolver.ResolveImageOpt{Platform: &p},
 	})

@@ -35,7 +35,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 	if err := b.base(ctx); err != nil {
 		return nil, err
 	}
-	steps := []func() error{b.preamble, b.tini, b.userEnv, b.systemPackages, b.uv, b.python, b.requirements, b.cogRuntime, b.buildRun, b.runtimeConfig, b.project, b.cogDir, b.weights}
+	steps := []func() error{b.preamble, b.tini, b.userEnv, b.systemPackages, func() error { return b.uv(ctx) }, b.python, b.requirements, b.cogRuntime, b.buildRun, b.runtimeConfig, b.project, b.cogDir, b.weights}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err
@@ -179,23 +179,48 @@ func (b *builder) base(ctx context.Context) error {
 		return err
 	}
 	b.baseRef = ref
-	pinned, img, err := resolveBase(ctx, ref, &b.opts)
+	named, img, err := b.named_(ctx, ref)
 	if err != nil {
 		return err
 	}
-	b.img = img
-	b.res.BaseImage = pinned
-	opts := []bkllb.ImageOption{bkllb.Platform(b.opts.Platform)}
-	for _, o := range b.named("[cog] base image "+ref, "build.gpu", "build.python_version") {
-		opts = append(opts, o)
+	if named != nil {
+		b.st = *named
+		b.res.BaseImage = ref + " (named context)"
+		if img != nil {
+			b.img = *img
+		}
+	} else {
+		pinned, img, err := resolveBase(ctx, ref, &b.opts)
+		if err != nil {
+			return err
+		}
+		b.img = img
+		b.res.BaseImage = pinned
+		opts := []bkllb.ImageOption{bkllb.Platform(b.opts.Platform)}
+		for _, o := range b.named("[cog] base image "+ref, "build.gpu", "build.python_version") {
+			opts = append(opts, o)
+		}
+		b.st = bkllb.Image(pinned, opts...)
 	}
-	b.st = bkllb.Image(pinned, opts...)
-	b.env = append(envList(nil), img.Config.Env...)
+	b.env = append(envList(nil), b.img.Config.Env...)
 	if _, ok := b.env.get("PATH"); !ok {
 		b.env = append(envList{defaultPath}, b.env...)
 	}
 	b.st = b.env.apply(b.st)
 	return nil
+}
+
+// named_ asks Options.NamedContext for ref; nil state means "not
+// replaced".
+func (b *builder) named_(ctx context.Context, ref string) (*bkllb.State, *dockerspec.DockerOCIImage, error) {
+	if b.opts.NamedContext == nil {
+		return nil, nil, nil
+	}
+	st, img, err := b.opts.NamedContext(ctx, ref)
+	if err != nil {
+		return nil, nil, fmt.Errorf("build context %s: %w", ref, err)
+	}
+	return st, img, nil
 }
 
 // 1. Environment preamble.
@@ -283,9 +308,16 @@ func (b *builder) systemPackages() error {
 }
 
 // 5. uv, copied from its image.
-func (b *builder) uv() error {
+func (b *builder) uv(ctx context.Context) error {
 	opts := []bkllb.ImageOption{bkllb.Platform(b.opts.Platform), bkllb.WithCustomName("[cog] uv image " + UVImage)}
 	uv := bkllb.Image(UVImage, opts...)
+	named, _, err := b.named_(ctx, UVImage)
+	if err != nil {
+		return err
+	}
+	if named != nil {
+		uv = *named
+	}
 	b.st = b.st.File(
 		bkllb.Copy(uv, "/uv", "/usr/local/bin/uv").Copy(uv, "/uvx", "/usr/local/bin/uvx"),
 		bkllb.WithCustomName("[cog] install uv"))

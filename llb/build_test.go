@@ -15,6 +15,7 @@ import (
 	"github.com/cog-frontend/cog-frontend/config"
 	bkllb "github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/solver/pb"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"google.golang.org/protobuf/proto"
@@ -179,7 +180,7 @@ func TestImageConfig(t *testing.T) {
 	if res.Image.OS != "linux" || res.Image.Architecture != "amd64" {
 		t.Errorf("platform = %s/%s", res.Image.OS, res.Image.Architecture)
 	}
-	if res.BaseImage != "docker.io/library/python:3.12-slim@"+string(digestOf("python:3.12-slim linux/amd64")) {
+	if res.BaseImage != "docker.io/library/python:3.12-slim@"+string(digestOf("docker.io/library/python:3.12-slim linux/amd64")) {
 		t.Errorf("base image = %q, want python:3.12-slim pinned to the resolved digest", res.BaseImage)
 	}
 	wantFacts := map[string]string{LabelOpenAPISchema: "/src/.cog/openapi_schema.json", LabelPipFreeze: "/src/.cog/pip_freeze.txt"}
@@ -459,7 +460,7 @@ func TestResolverUsedPerPlatform(t *testing.T) {
 	f.opts.MetaResolver = r
 	f.opts.Platform = ocispec.Platform{OS: "linux", Architecture: "arm64"}
 	res := f.build(t)
-	if !slices.Equal(r.calls, []string{"python:3.13-slim linux/arm64"}) {
+	if !slices.Equal(r.calls, []string{"docker.io/library/python:3.13-slim linux/arm64"}) {
 		t.Errorf("resolver calls = %q", r.calls)
 	}
 	if res.Image.Architecture != "arm64" {
@@ -617,4 +618,55 @@ func copyAction(t *testing.T, st bkllb.State, name string) *pb.FileActionCopy {
 	}
 	t.Fatalf("no file op %q", name)
 	return nil
+}
+
+// TestNamedContextReplacesImages: a named context (--build-context
+// python:3.11-slim=...) replaces the base image, its config's environment
+// carries into the steps, and the registry is not asked; uv's image can be
+// replaced the same way.
+func TestNamedContextReplacesImages(t *testing.T) {
+	f := loadFixture(t, "../examples/hello")
+	r := &staticResolver{}
+	f.opts.MetaResolver = r
+	var asked []string
+	f.opts.NamedContext = func(ctx context.Context, ref string) (*bkllb.State, *dockerspec.DockerOCIImage, error) {
+		asked = append(asked, ref)
+		switch ref {
+		case "python:3.11-slim":
+			st := bkllb.Image("registry.example.com/corp/python:3.11-slim-ca")
+			img := &dockerspec.DockerOCIImage{}
+			img.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"}
+			return &st, img, nil
+		case UVImage:
+			st := bkllb.Image("registry.example.com/corp/uv:0.9.26")
+			return &st, nil, nil
+		}
+		return nil, nil, nil
+	}
+	res := f.build(t)
+	if !slices.Equal(asked, []string{"python:3.11-slim", UVImage}) {
+		t.Errorf("named contexts asked for %q", asked)
+	}
+	if len(r.calls) != 0 {
+		t.Errorf("registry resolver called for a replaced base: %q", r.calls)
+	}
+	dump := string(dumpState(t, res.State, amd64))
+	for _, id := range []string{"docker-image://registry.example.com/corp/python:3.11-slim-ca", "docker-image://registry.example.com/corp/uv:0.9.26"} {
+		if !strings.Contains(dump, `"identifier": "`+id+`"`) {
+			t.Errorf("LLB does not start from %s", id)
+		}
+	}
+	if strings.Contains(dump, "docker.io/library/python") {
+		t.Error("LLB still references the registry base image")
+	}
+	tini := findExec(t, res.State, "[cog] install tini")
+	if !slices.Contains(tini.Meta.Env, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt") {
+		t.Errorf("steps do not see the named context's environment: %q", tini.Meta.Env)
+	}
+	f.opts.NamedContext = func(ctx context.Context, ref string) (*bkllb.State, *dockerspec.DockerOCIImage, error) {
+		return nil, nil, errors.New("no such context")
+	}
+	if _, err := Build(context.Background(), f.cfg, f.opts); err == nil || !strings.Contains(err.Error(), "build context python:3.11-slim: no such context") {
+		t.Errorf("err = %v", err)
+	}
 }

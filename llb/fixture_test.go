@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cog-frontend/cog-frontend/config"
@@ -130,7 +131,7 @@ func (r *staticResolver) ResolveImageConfig(ctx context.Context, ref string, opt
 		"PATH=/usr/local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"LANG=C.UTF-8",
 	}
-	if len(ref) > len("nvidia/") && ref[:len("nvidia/")] == "nvidia/" {
+	if strings.HasPrefix(ref, "docker.io/nvidia/cuda:") {
 		img.Config.Env = append(img.Config.Env,
 			"LD_LIBRARY_PATH=/usr/local/nvidia/lib:/usr/local/nvidia/lib64",
 			"NVIDIA_VISIBLE_DEVICES=all")

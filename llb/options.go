@@ -1,6 +1,7 @@
 package llb
 
 import (
+	"context"
 	"time"
 
 	"github.com/cog-frontend/cog-frontend/config"
@@ -81,6 +82,15 @@ type Options struct {
 	// nil in unit tests: a Debian-like default PATH is assumed then and the
 	// base reference is not pinned to a digest.
 	MetaResolver bkllb.ImageMetaResolver
+
+	// NamedContext, when set, is asked first for each image the build
+	// starts from (the base image, uv's image) by its reference as Build
+	// writes it ("python:3.11-slim", "ghcr.io/astral-sh/uv:0.9.26"), for
+	// this call's platform. It returns a nil state to use the registry
+	// image. This is how `--build-context python:3.11-slim=...` replaces a
+	// base image, as with Dockerfiles: wrap dockerui.Client.NamedContext
+	// (name, ContextOpt{Platform}) and its Load.
+	NamedContext func(ctx context.Context, ref string) (*bkllb.State, *dockerspec.DockerOCIImage, error)
 
 	// Epoch is the timestamp of files Build generates (weights.json, the
 	// filtered requirements). Zero means the Unix epoch, so the layers are
