@@ -126,12 +126,28 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportResult, error) {
 		}
 		j.plan = Plan(fileList(j.files), opts.Pack)
 		j.layers = make([]PackedLayer, len(j.plan))
-		if !opts.DryRun && !envelopeChanged {
-			j.reuseLayers()
-		}
 		jobs = append(jobs, j)
 	}
 
+	if !opts.DryRun && !envelopeChanged {
+		// For weights already in the lock, learn unknown digests by hashing
+		// alone first (a fresh clone has no stat cache): every layer whose
+		// files still match the lock is then reused, which skips level-9
+		// gzip of unchanged bundles and the second hash of unchanged raw
+		// layers. New weights skip this and hash while packing.
+		var locked []*weightJob
+		for _, j := range jobs {
+			if j.old != nil {
+				locked = append(locked, j)
+			}
+		}
+		if err := runWork(ctx, st, locked, true, opts.Progress); err != nil {
+			return nil, err
+		}
+		for _, j := range jobs {
+			j.reuseLayers()
+		}
+	}
 	if err := runWork(ctx, st, jobs, opts.DryRun, opts.Progress); err != nil {
 		return nil, err
 	}
@@ -287,10 +303,18 @@ func (j *weightJob) reuseLayers() {
 	for _, l := range j.old.Layers {
 		lockLayers[l.Digest] = l
 	}
+	digestOf := map[string]string{} // plan entries were copied before hashing
+	for _, f := range j.files {
+		digestOf[f.Path] = f.Digest
+	}
 	for i, lp := range j.plan {
+		if j.layers[i].Digest != "" {
+			continue
+		}
 		layer := ""
 		ok := true
 		for _, f := range lp.Files {
+			f.Digest = digestOf[f.Path]
 			lf, found := lockFiles[f.Path]
 			if !found || f.Digest == "" || lf.Digest != f.Digest || lf.Size != f.Size || (layer != "" && lf.Layer != layer) {
 				ok = false

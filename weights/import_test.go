@@ -144,10 +144,10 @@ func TestImportUpstreamAndConfigChanges(t *testing.T) {
 	if r.Weights[0].Status != StatusUpstreamChanged || !r.LockWritten {
 		t.Fatalf("after edit: %+v", r.Weights[0])
 	}
-	// Only the bundle holding config.json is rebuilt; onnx/model.onnx is in
-	// that bundle too, so every small file is read again, nothing else.
-	if n := fileOpens.Load() - before; n != 4 {
-		t.Fatalf("opened %d files, want the 4 of the changed bundle", n)
+	// config.json is hashed (its stat changed), found different, and the
+	// bundle holding it is rebuilt: 1 + the bundle's 4 files.
+	if n := fileOpens.Load() - before; n != 5 {
+		t.Fatalf("opened %d files, want 5", n)
 	}
 	l2, _ := p.lock(t)
 	if l2.Weights[0].Digest == l1.Weights[0].Digest || l2.Weights[0].ImportedAt == l1.Weights[0].ImportedAt {
@@ -167,6 +167,22 @@ func TestImportUpstreamAndConfigChanges(t *testing.T) {
 	w := l3.Weights[0]
 	if len(w.Files) != 3 || w.Sources[0].Fingerprint == w.SetDigest {
 		t.Fatalf("filtered import: %d files; fingerprint must cover the unfiltered source", len(w.Files))
+	}
+}
+
+// A fresh clone has a weights.lock but no stat cache: files are hashed
+// once and every layer still matching the lock is reused, not repacked.
+func TestImportWithColdStatCacheReusesLockedLayers(t *testing.T) {
+	p := newProject(t, minilm)
+	p.imp(t, nil)
+	_, b1 := p.lock(t)
+	p.store = mustStore(t) // another machine: empty store and stat cache
+	r := p.imp(t, nil)
+	if r.Weights[0].Status != StatusUnchanged || r.Weights[0].PackedLayers != 0 || r.LockWritten {
+		t.Fatalf("%+v", r.Weights[0])
+	}
+	if _, b2 := p.lock(t); !bytes.Equal(b1, b2) {
+		t.Fatalf("lock changed")
 	}
 }
 
