@@ -563,3 +563,140 @@ func imageLayers(t *testing.T, b *exporter.Bundle) string {
 	}
 	return b.Images[0].Platform.OS + "/" + b.Images[0].Platform.Architecture + " " + strings.Join(ls, ",")
 }
+
+// writeImageLayout writes the test image as a complete OCI layout (as
+// `docker buildx build --output type=oci,tar=false` would) tagged latest.
+func writeImageLayout(t testing.TB, dir string) ocispec.Descriptor {
+	t.Helper()
+	_, ms := writeTestImage(t, dir)
+	img := ms[0]
+	img.Annotations = map[string]string{ocispec.AnnotationRefName: "latest"}
+	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{img}}
+	idx.SchemaVersion = 2
+	raw, _ := json.Marshal(idx)
+	if err := os.WriteFile(filepath.Join(dir, "index.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return ms[0]
+}
+
+// weightsProject writes a Cog project with one weight (a raw 64 MiB layer
+// and a gzip bundle of small files) and imports its weights.lock.
+func weightsProject(t *testing.T, e *Env, model string) (string, *struct {
+	Weights []struct{ Name, Target, Digest, SetDigest string }
+}) {
+	t.Helper()
+	dir := t.TempDir()
+	t.Setenv("COG_CACHE_DIR", filepath.Join(dir, ".cache-store"))
+	src := filepath.Join(dir, "weights", "minilm")
+	os.MkdirAll(filepath.Join(src, "tok"), 0o755)
+	randomFile(t, filepath.Join(src, "model.safetensors"), 64<<20)
+	os.WriteFile(filepath.Join(src, "config.json"), []byte(`{"hidden":384}`), 0o644)
+	os.WriteFile(filepath.Join(src, "tok", "vocab.txt"), []byte("a\nb\nc\n"), 0o644)
+	old := time.Now().Add(-time.Hour) // not "racily clean" for the weights stat cache
+	filepath.Walk(src, func(p string, _ os.FileInfo, _ error) error { return os.Chtimes(p, old, old) })
+	cogYAML := "build:\n  python_version: \"3.11\"\nmodel: " + model + "\nweights:\n  - name: minilm\n    target: /src/weights/minilm\n    source:\n      uri: weights/minilm\n"
+	if err := os.WriteFile(filepath.Join(dir, "cog.yaml"), []byte(cogYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, dir, e.Binary, "weights", "import")
+	raw, err := os.ReadFile(filepath.Join(dir, "weights.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lock struct {
+		Weights []struct{ Name, Target, Digest, SetDigest string }
+	}
+	if err := json.Unmarshal(raw, &lock); err != nil || len(lock.Weights) != 1 {
+		t.Fatalf("weights.lock: %v %s", err, raw)
+	}
+	return dir, &lock
+}
+
+func TestBundleCLIAttachesLockedWeightsToAnImage(t *testing.T) {
+	env := testEnv(t)
+	repo := uniqueRepo(t, env.Registry, "bundle-cli")
+	dir, lock := weightsProject(t, env, repo.String())
+	img := writeImageLayout(t, filepath.Join(dir, "img"))
+
+	out := run(t, dir, env.Binary, "bundle", "--image", "oci-layout://"+filepath.Join(dir, "img")+":latest", "--push", repo.Tag("v1").String(), "--progress", "plain")
+	t.Logf("bundle --push output:\n%s", out)
+	wtag := exporter.WeightTag("minilm", lock.Weights[0].SetDigest)
+	for _, want := range []string{repo.Tag("v1").String(), img.Digest.String(), "cog-image.v1", wtag, lock.Weights[0].Digest} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bundle --push output lacks %q:\n%s", want, out)
+		}
+	}
+	// The weight manifest pushed is the one weights.lock recorded.
+	crane := tool(t, env, "crane")
+	if got := strings.TrimSpace(runTool(t, crane, "digest", repo.Tag(wtag).String())); got != lock.Weights[0].Digest {
+		t.Errorf("%s is %s, weights.lock says %s", wtag, got, lock.Weights[0].Digest)
+	}
+	if got := strings.TrimSpace(runTool(t, crane, "digest", "--platform", "linux/amd64", repo.Tag("v1").String())); got != img.Digest.String() {
+		t.Errorf("linux/amd64 resolves to %s, want the image %s", got, img.Digest)
+	}
+	var in struct {
+		Format  string
+		Weights []struct{ Name, Target, SetDigest, Digest string }
+	}
+	if err := json.Unmarshal([]byte(run(t, dir, env.Binary, "inspect", "--json", repo.Tag("v1").String())), &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.Format != "bundle" || len(in.Weights) != 1 || in.Weights[0].Name != "minilm" || in.Weights[0].Target != "/src/weights/minilm" ||
+		in.Weights[0].SetDigest != lock.Weights[0].SetDigest || in.Weights[0].Digest != lock.Weights[0].Digest {
+		t.Errorf("inspect = %+v, lock = %+v", in, lock.Weights[0])
+	}
+
+	// Again, from the pushed image, to a new tag: nothing to upload.
+	out = run(t, dir, env.Binary, "bundle", "--image", repo.Tag("cog-image.v1").String(), "--push", repo.Tag("v2").String(), "--progress", "plain")
+	if !strings.Contains(out, "uploaded 0B in 0 blob(s)") {
+		t.Errorf("re-bundling an unchanged model uploaded something:\n%s", out)
+	}
+	// To an OCI archive, which skopeo reads.
+	tarOut := filepath.Join(dir, "out", "bundle.tar")
+	run(t, dir, env.Binary, "bundle", "--image", repo.Tag("cog-image.v1").String(), "--output", "type=oci,dest="+tarOut, "-t", repo.Tag("v3").String(), "--progress", "plain")
+	raw := runTool(t, tool(t, env, "skopeo"), "inspect", "--raw", "oci-archive:"+tarOut+":v3")
+	if !strings.Contains(raw, exporter.WeightArtifactType) || !strings.Contains(raw, lock.Weights[0].Digest) {
+		t.Errorf("OCI archive index: %s", raw)
+	}
+	// Reserved tags are refused with a clear message.
+	if out, err := runErr(t, dir, env.Binary, "bundle", "--image", repo.Tag("cog-image.v1").String(), "--push", repo.Tag("cog-weight.x").String()); err == nil || !strings.Contains(out, "reserved") {
+		t.Errorf("push to a reserved tag: err %v\n%s", err, out)
+	}
+}
+
+// TestBuildAndPushCLI runs the frontend in-process against the dev
+// buildkitd (BUILDKIT_HOST) and through the buildx builder, then checks
+// the OCI layout and the pushed bundle.
+func TestBuildAndPushCLI(t *testing.T) {
+	env := testEnv(t)
+	repo := uniqueRepo(t, env.Registry, "build-cli")
+	dir, lock := weightsProject(t, env, repo.String())
+	hello, err := os.ReadFile(filepath.Join(env.Root, "examples", "hello", "predict.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "predict.py"), hello, 0o644)
+	y, _ := os.ReadFile(filepath.Join(dir, "cog.yaml"))
+	os.WriteFile(filepath.Join(dir, "cog.yaml"), append(y, []byte("run: predict.py:Runner\n")...), 0o644)
+
+	run(t, dir, env.Binary, "build", "--progress", "plain", "-t", repo.Tag("local").String())
+	in := run(t, dir, env.Binary, "inspect", "oci-layout://"+filepath.Join(dir, ".cog", "bundle")+":local")
+	for _, want := range []string{"linux/amd64", "minilm", lock.Weights[0].Digest} {
+		if !strings.Contains(in, want) {
+			t.Errorf("inspect of the built layout lacks %q:\n%s", want, in)
+		}
+	}
+	out := run(t, dir, env.Binary, "push", "--builder", env.Builder, "--progress", "plain", repo.Tag("v1").String())
+	if !strings.Contains(out, "cog-image.v1") || !strings.Contains(out, exporter.WeightTag("minilm", lock.Weights[0].SetDigest)) {
+		t.Errorf("push output:\n%s", out)
+	}
+	crane := tool(t, env, "crane")
+	imgDigest := strings.TrimSpace(runTool(t, crane, "digest", repo.Tag("cog-image.v1").String()))
+	if got := strings.TrimSpace(runTool(t, crane, "digest", "--platform", "linux/amd64", repo.Tag("v1").String())); got != imgDigest {
+		t.Errorf("linux/amd64 resolves to %s, want the image %s", got, imgDigest)
+	}
+}

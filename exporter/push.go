@@ -38,10 +38,13 @@ import (
 
 // Defaults of the push engine; each is a Pusher field.
 const (
-	// DefaultChunkSize: big enough that per-request overhead is noise on a
-	// fast link (64 MiB is ~0.1 s at 5 Gbit/s), small enough that a resume
-	// after a failure re-sends little.
-	DefaultChunkSize   = 64 << 20
+	// DefaultChunkSize: one PATCH per GiB. Fewer, longer requests are
+	// fastest (CNCF distribution reopens the upload and reloads its hash
+	// state on every PATCH), and resuming does not depend on chunk
+	// boundaries: after a drop we ask the registry for its offset, and
+	// registries that keep a partial chunk (distribution does) lose nothing.
+	// A registry's OCI-Chunk-Max-Length still caps it.
+	DefaultChunkSize   = 1 << 30
 	DefaultConcurrency = 4
 	// DefaultMaxRetries is the retry budget of one blob or manifest:
 	// failures in a row without forward progress before giving up.

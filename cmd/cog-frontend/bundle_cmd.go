@@ -14,7 +14,7 @@ import (
 func init() { register(newBundleCmd) }
 
 func newBundleCmd() *cobra.Command {
-	var image, file, lock, output, pushRef, progress string
+	var image, file, lock, output, pushRef, progress, tag string
 	var jobs int
 	c := &cobra.Command{
 		Use:   "bundle --image REF|oci-layout://DIR[:TAG] [--output type=oci,dest=PATH | --push REF]",
@@ -50,7 +50,11 @@ registry are mounted.`,
 			if err != nil {
 				return err
 			}
-			return publish(ctx, p, b, publishOpts{Push: pushRef != "", Ref: pushRef, Output: output, Progress: progress, Jobs: jobs})
+			ref := pushRef
+			if ref == "" {
+				ref = tag
+			}
+			return publish(ctx, p, b, publishOpts{Push: pushRef != "", Ref: ref, Output: output, Progress: progress, Jobs: jobs})
 		},
 	}
 	fl := c.Flags()
@@ -59,6 +63,7 @@ registry are mounted.`,
 	fl.StringVar(&lock, "weights-lock", "", "path to weights.lock (default: next to cog.yaml)")
 	fl.StringVarP(&output, "output", "o", "", "type=oci,dest=PATH (directory, or PATH.tar)")
 	fl.StringVar(&pushRef, "push", "", "push the bundle to REPO[:TAG]")
+	fl.StringVarP(&tag, "tag", "t", "", "with --output: REPO[:TAG] whose tag names the bundle in the layout (default: the UTC time)")
 	fl.StringVar(&progress, "progress", "auto", "progress output: auto, plain, tty, rawjson, quiet")
 	fl.IntVar(&jobs, "jobs", exporter.DefaultConcurrency, "blobs uploaded in parallel")
 	return c

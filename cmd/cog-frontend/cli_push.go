@@ -53,6 +53,7 @@ type pushProgress struct {
 	ch      chan<- *client.SolveStatus
 	vertex  *client.Vertex
 	last    map[digest.Digest]time.Time
+	logged  map[digest.Digest]time.Time
 	started time.Time
 }
 
@@ -60,7 +61,7 @@ func newPushProgress(ch chan<- *client.SolveStatus, title string) *pushProgress 
 	now := time.Now()
 	v := &client.Vertex{Digest: digest.FromString(title + now.String()), Name: title, Started: &now}
 	ch <- &client.SolveStatus{Vertexes: []*client.Vertex{v}}
-	return &pushProgress{ch: ch, vertex: v, last: map[digest.Digest]time.Time{}, started: now}
+	return &pushProgress{ch: ch, vertex: v, last: map[digest.Digest]time.Time{}, logged: map[digest.Digest]time.Time{}, started: now}
 }
 
 func (p *pushProgress) update(e exporter.Progress) {
@@ -74,18 +75,24 @@ func (p *pushProgress) update(e exporter.Progress) {
 	id := e.Name
 	if e.Status == "exists" || e.Status == "mounted" {
 		id += " (" + e.Status + ")"
-	} else if !e.Done && e.Current > 0 {
-		el := now.Sub(e.Started).Seconds()
-		if rate := float64(e.Current) / el; rate > 0 {
-			eta := time.Duration(float64(e.Total-e.Current)/rate) * time.Second
-			id += fmt.Sprintf(" %s/s eta %s", units.HumanSize(rate), eta.Round(time.Second))
-		}
 	}
-	st := &client.VertexStatus{ID: e.Name, Vertex: p.vertex.Digest, Name: id, Total: e.Total, Current: e.Current, Timestamp: now, Started: &e.Started}
+	st := &client.VertexStatus{ID: id, Vertex: p.vertex.Digest, Name: id, Total: e.Total, Current: e.Current, Timestamp: now, Started: &e.Started}
 	if e.Done {
 		st.Completed = &now
 	}
-	p.ch <- &client.SolveStatus{Statuses: []*client.VertexStatus{st}}
+	ss := &client.SolveStatus{Statuses: []*client.VertexStatus{st}}
+	// Rate and ETA as a log line every few seconds: BuildKit's status
+	// rows show bytes and elapsed time only.
+	if !e.Done && e.Current > 0 && now.Sub(p.logged[e.ID]) >= 3*time.Second {
+		p.logged[e.ID] = now
+		if el := now.Sub(e.Started).Seconds(); el > 0 {
+			rate := float64(e.Current) / el
+			eta := time.Duration(float64(e.Total-e.Current)/rate) * time.Second
+			line := fmt.Sprintf("%s: %s / %s, %s/s, eta %s\n", e.Name, units.HumanSize(float64(e.Current)), units.HumanSize(float64(e.Total)), units.HumanSize(rate), eta.Round(time.Second))
+			ss.Logs = []*client.VertexLog{{Vertex: p.vertex.Digest, Stream: 2, Data: []byte(line), Timestamp: now}}
+		}
+	}
+	p.ch <- ss
 }
 
 func (p *pushProgress) finish(err error) {
