@@ -34,6 +34,8 @@ var benchSpec = weightgen.Spec{
 //     as a ratio to sha256sum (target <= 1.15);
 //   - a re-import with nothing changed, as a percentage of the fresh import
 //     (target < 2);
+//   - an import on a "fresh clone" (lock present, empty stat cache): files
+//     are hashed once, no layer is rebuilt;
 //   - the peak RSS of the process (target well under 200 MiB).
 //
 // The fixture goes to $COG_BENCH_DIR (default: the temp dir) and is removed
@@ -102,7 +104,21 @@ func BenchmarkImport(b *testing.B) {
 		if res.Weights[0].Status != StatusUnchanged || res.Weights[0].PackedLayers != 0 {
 			b.Fatalf("re-import was not a no-op: %+v", res.Weights[0])
 		}
+		// A fresh clone: weights.lock present, store and stat cache empty.
 		os.RemoveAll(storeDir)
+		if opts.Store, err = OpenStore(storeDir); err != nil {
+			b.Fatal(err)
+		}
+		start = time.Now()
+		if res, err = Import(context.Background(), opts); err != nil {
+			b.Fatal(err)
+		}
+		clone := time.Since(start)
+		if res.Weights[0].Status != StatusUnchanged || res.Weights[0].PackedLayers != 0 {
+			b.Fatalf("clone import repacked: %+v", res.Weights[0])
+		}
+		os.RemoveAll(storeDir)
+		b.ReportMetric(clone.Seconds(), "clone-import-s")
 		b.StartTimer()
 
 		b.ReportMetric(float64(total)/(1<<30), "GiB")

@@ -224,7 +224,12 @@ func selectWeights(all []config.Weight, names []string) ([]config.Weight, error)
 		return all, nil
 	}
 	var out []config.Weight
+	seen := map[string]bool{}
 	for _, n := range names {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
 		i := slices.IndexFunc(all, func(w config.Weight) bool { return w.Name == n })
 		if i < 0 {
 			known := make([]string, len(all))
