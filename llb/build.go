@@ -438,7 +438,9 @@ func (b *builder) cogDir() error {
 	script := bkllb.Scratch().File(
 		bkllb.Mkfile("/cog_facts.py", 0o644, cogFactsScript, bkllb.WithCreatedTime(b.epoch)),
 		bkllb.WithCustomName("[cog] schema generator"))
-	cmd := "uv pip freeze > /out/pip_freeze.txt"
+	// Both files hold their label's value verbatim: $(...) drops the
+	// trailing newline of pip freeze, the schema is written without one.
+	cmd := `freeze="$(uv pip freeze)" && printf '%s' "$freeze" > /out/pip_freeze.txt`
 	keys := []string{"run", "predict", "train"}
 	switch {
 	case b.cfg.Run != "":

@@ -20,9 +20,8 @@
 //     their cog.yaml line), the requirements file's bytes, WeightRefs(cfg,
 //     lock) and the format;
 //   - after solving Result.State, read every file named in Result.Facts from
-//     the result and set it as the label of that name (the OpenAPI schema
-//     file is compact JSON without a trailing newline and is used verbatim;
-//     pip freeze output ends with a newline, which the label drops);
+//     the result and set its content, verbatim, as the label of that name
+//     (both files are written without a trailing newline for this);
 //   - forward Result.Warnings (e.g. cog lines dropped from requirements).
 //
 // Facts exist only after the build ran: the OpenAPI schema is produced

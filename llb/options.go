@@ -117,7 +117,7 @@ type Result struct {
 	// Facts after solving.
 	Image dockerspec.DockerOCIImage
 	// Facts maps a label name to the absolute path of a file inside State's
-	// file system whose content (verbatim) is that label's value. The
+	// file system whose content, verbatim, is that label's value. The
 	// caller solves State, reads each file and sets the label.
 	Facts map[string]string
 	// SourceMap is cog.yaml's source map (nil without ConfigData). Steps
