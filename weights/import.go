@@ -210,7 +210,13 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if string(b) != string(oldBytes) {
+	// Compare canonical forms: a lock written by Cog (no trailing newline)
+	// or reformatted by hand is not rewritten unless its content changed.
+	oldCanon, err := encodeLock(lock)
+	if err != nil {
+		return nil, err
+	}
+	if oldBytes == nil || string(b) != string(oldCanon) {
 		if err := writeFileAtomic(opts.LockPath, b, 0o644); err != nil {
 			return nil, fmt.Errorf("write %s: %w", opts.LockPath, err)
 		}

@@ -133,6 +133,24 @@ func TestImportNewThenUnchangedReadsNothing(t *testing.T) {
 	}
 }
 
+// A lock in Cog's layout (json.MarshalIndent, no trailing newline) with the
+// same content is accepted as is, not rewritten.
+func TestImportKeepsEquivalentCogFormattedLock(t *testing.T) {
+	p := newProject(t, minilm)
+	p.imp(t, nil)
+	_, b := p.lock(t)
+	cogStyle := bytes.TrimRight(b, "\n")
+	if err := os.WriteFile(p.lockPath(), cogStyle, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := p.imp(t, nil); r.LockWritten {
+		t.Fatalf("rewrote an equivalent lock")
+	}
+	if _, b2 := p.lock(t); !bytes.Equal(b2, cogStyle) {
+		t.Fatalf("lock bytes changed")
+	}
+}
+
 func TestImportUpstreamAndConfigChanges(t *testing.T) {
 	p := newProject(t, minilm)
 	p.imp(t, nil)
