@@ -670,3 +670,43 @@ func TestNamedContextReplacesImages(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestPythonPackages: the deprecated python_packages list is installed the
+// same way as a requirements file, with cog dropped and torch redirected.
+func TestPythonPackages(t *testing.T) {
+	data := []byte("build:\n  python_version: \"3.11\"\n  python_packages:\n    - numpy==2.2.6\n    - cog==0.16.0\n    - torchaudio==2.5.1\nrun: predict.py:Predictor\n")
+	cfg, _, err := config.Parse("cog.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Build(context.Background(), cfg, Options{Platform: amd64, Context: bkllb.Local("context", bkllb.LocalUniqueID("test")), ConfigData: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mkfile(t, res.State, "/requirements.txt"); got != "numpy==2.2.6\ntorchaudio==2.5.1\n" {
+		t.Errorf("requirements = %q", got)
+	}
+	if cmd := findExec(t, res.State, "[cog] install Python requirements").Meta.Args[2]; !strings.HasSuffix(cmd, "--extra-index-url https://download.pytorch.org/whl/cpu") {
+		t.Errorf("install = %q", cmd)
+	}
+	if len(res.Warnings) != 1 || res.Warnings[0].Path != "build.python_packages" || res.Warnings[0].Pos.Line != 3 {
+		t.Errorf("warnings = %+v", res.Warnings)
+	}
+}
+
+// TestNoRequirementsNoInstallStep: without requirements there is no
+// install step, and an index line alone installs nothing either.
+func TestNoRequirementsNoInstallStep(t *testing.T) {
+	f := loadFixture(t, "../examples/hello")
+	check := func(what string) {
+		for _, o := range execs(t, f.build(t).State) {
+			if o.Name == "[cog] install Python requirements" {
+				t.Errorf("%s: install step without requirements", what)
+			}
+		}
+	}
+	check("no requirements")
+	f.cfg.Build.PythonRequirements = "requirements.txt"
+	f.opts.Requirements = []byte("# only an index\n--extra-index-url https://example.com/simple\ncog==0.23.1\n")
+	check("index line and cog only")
+}

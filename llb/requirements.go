@@ -31,6 +31,7 @@ var torchPackages = map[string]bool{"torch": true, "torchvision": true, "torchau
 // requirements is the filtered requirements file the install step uses.
 type requirements struct {
 	lines    []string
+	packages int // lines that name a package (not options)
 	hasTorch bool
 	warnings []config.Warning
 }
@@ -66,6 +67,7 @@ func filterRequirements(cfg *config.Config, keyPath, source string, lines []stri
 		if torchPackages[name] {
 			r.hasTorch = true
 		}
+		r.packages++
 		r.lines = append(r.lines, line)
 	}
 	return r, nil
@@ -81,9 +83,10 @@ func (r *requirements) hasIndexFor(host string) bool {
 	return false
 }
 
-// content is the file the install step reads: one requirement per line.
+// content is the file the install step reads: one requirement per line;
+// nil when nothing is left to install (options alone install nothing).
 func (r *requirements) content() []byte {
-	if len(r.lines) == 0 {
+	if r.packages == 0 {
 		return nil
 	}
 	return []byte(strings.Join(r.lines, "\n") + "\n")
