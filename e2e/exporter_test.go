@@ -372,6 +372,17 @@ func TestExporterPushDedupUploadsOnlyWhatChanged(t *testing.T) {
 	if p3.Stats.BlobsUploaded.Load() != 1 {
 		t.Errorf("uploaded %d blobs, want 1 (the changed layer; the config is unchanged)", p3.Stats.BlobsUploaded.Load())
 	}
+	// Another repository of the same registry, told where the blobs live:
+	// cross-repository mounts, zero bytes.
+	other := uniqueRepo(t, px.addr(), "dedup-mount")
+	before = px.blobBytes.Load()
+	p4 := &exporter.Pusher{MountFrom: func(digest.Digest) []string { return []string{repo.RepositoryStr()} }}
+	if _, err := p4.Push(ctx, b2, other.Tag("v1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := px.blobBytes.Load() - before; got != 0 || p4.Stats.BlobsMounted.Load() != int64(len(allBlobs(b2))+4) {
+		t.Errorf("push to a sibling repository sent %d blob bytes and mounted %d blobs; want 0 bytes and %d mounts (image, attestation and weight blobs)", got, p4.Stats.BlobsMounted.Load(), len(allBlobs(b2))+4)
+	}
 }
 
 func TestExporterPushSurvivesFaults(t *testing.T) {
@@ -654,6 +665,14 @@ func TestBundleCLIAttachesLockedWeightsToAnImage(t *testing.T) {
 	out = run(t, dir, env.Binary, "bundle", "--image", repo.Tag("cog-image.v1").String(), "--push", repo.Tag("v2").String(), "--progress", "plain")
 	if !strings.Contains(out, "uploaded 0B in 0 blob(s)") {
 		t.Errorf("re-bundling an unchanged model uploaded something:\n%s", out)
+	}
+	// To another repository of the same registry: every blob is mounted
+	// (image blobs from the image's repository, weight blobs from where the
+	// last push put them), none uploaded.
+	repo2 := uniqueRepo(t, env.Registry, "bundle-cli-mount")
+	out = run(t, dir, env.Binary, "bundle", "--image", repo.Tag("cog-image.v1").String(), "--push", repo2.Tag("v1").String(), "--progress", "plain")
+	if !strings.Contains(out, "uploaded 0B in 0 blob(s); 0 already present, 5 mounted") {
+		t.Errorf("push to a sibling repository did not mount all 5 blobs:\n%s", out)
 	}
 	// To an OCI archive, which skopeo reads.
 	tarOut := filepath.Join(dir, "out", "bundle.tar")

@@ -722,7 +722,7 @@ func (u *blobUpload) resolve(loc string) (string, error) {
 // mount completed the blob.
 func (u *blobUpload) start(ctx context.Context, mountFrom []string) (bool, error) {
 	var resp *http.Response
-	for _, from := range mountFrom {
+	for i, from := range mountFrom {
 		q := url.Values{"mount": {u.d.Digest.String()}, "from": {from}}
 		err := u.p.retry(ctx, "mount", func() (bool, error) {
 			var err error
@@ -735,8 +735,14 @@ func (u *blobUpload) start(ctx context.Context, mountFrom []string) (bool, error
 		if resp.StatusCode == 201 {
 			return true, nil
 		}
-		// 202: the mount was refused and a fresh session opened; use it.
-		return false, u.session(resp)
+		// 202: the mount was refused and a fresh session opened. Use it
+		// after the last candidate; before that, cancel it and try the next.
+		if i == len(mountFrom)-1 {
+			return false, u.session(resp)
+		}
+		if loc, err := u.resolve(resp.Header.Get("Location")); err == nil {
+			_, _ = u.p.do(ctx, u.c, http.MethodDelete, loc, nil, nil, 0, 204, 404)
+		}
 	}
 	err := u.p.retry(ctx, "start upload", func() (bool, error) {
 		var err error

@@ -34,8 +34,12 @@ func pushBundle(ctx context.Context, b *exporter.Bundle, ref name.Tag, mode stri
 		_, _ = disp.UpdateFrom(context.WithoutCancel(ctx), ch)
 	}()
 	pr := newPushProgress(ch, "pushing "+ref.String())
-	p := &exporter.Pusher{StateDir: dir, Concurrency: jobs, Progress: pr.update}
+	locs := loadLocations(dir, ref.Context().Registry)
+	p := &exporter.Pusher{StateDir: dir, Concurrency: jobs, Progress: pr.update, MountFrom: locs.mountFrom}
 	res, err := p.Push(ctx, b, ref)
+	if err == nil {
+		locs.record(ref.Context().RepositoryStr(), weightBlobs(b))
+	}
 	pr.finish(err)
 	close(ch)
 	<-done
@@ -139,4 +143,17 @@ func atoi(s string) int64 {
 	var n int64
 	fmt.Sscan(s, &n)
 	return n
+}
+
+// weightBlobs are the blobs worth remembering for mounts: weight configs
+// and layers (image blobs are mounted from the image's own repository).
+func weightBlobs(b *exporter.Bundle) []digest.Digest {
+	var ds []digest.Digest
+	for _, w := range b.Weights {
+		ds = append(ds, w.Config.Descriptor.Digest)
+		for _, l := range w.Layers {
+			ds = append(ds, l.Descriptor.Digest)
+		}
+	}
+	return ds
 }
