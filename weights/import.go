@@ -2,6 +2,8 @@ package weights
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gofrs/flock"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cog-frontend/cog-frontend/config"
@@ -98,6 +101,17 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportResult, error) {
 		if st, err = OpenStore(dir); err != nil {
 			return nil, err
 		}
+	}
+	if !opts.DryRun {
+		// One import per weights.lock at a time, across processes: the lock
+		// is read, compared and rewritten as a unit.
+		abs, _ := filepath.Abs(opts.LockPath)
+		sum := sha256.Sum256([]byte(abs))
+		lk := flock.New(filepath.Join(st.Root(), "locks", "import-"+hex.EncodeToString(sum[:8])+".lock"))
+		if err := lk.Lock(); err != nil {
+			return nil, fmt.Errorf("lock %s for import: %w", opts.LockPath, err)
+		}
+		defer lk.Unlock()
 	}
 	lock, oldBytes, err := readLock(opts.LockPath)
 	if err != nil {
