@@ -420,3 +420,23 @@ func TestImportBadInputLeavesLockUntouched(t *testing.T) {
 		}
 	}
 }
+
+func TestConcurrentImportsOfOneLock(t *testing.T) {
+	p := newProject(t, minilm)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			_, err := Import(context.Background(), ImportOptions{ProjectDir: p.dir, Config: p.cfg, Store: p.store})
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, _ := p.lock(t)
+	if len(l.Weights) != 1 || len(l.Weights[0].Files) != 4 {
+		t.Fatalf("lock after concurrent imports: %+v", l)
+	}
+}
