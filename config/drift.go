@@ -87,10 +87,10 @@ func weightChanges(w Weight, lw LockWeight) []string {
 		if uri != ls.URI {
 			changes = append(changes, label+".uri: "+ls.URI+" -> "+uri)
 		}
-		if !slices.Equal(nonNil(s.Include), nonNil(ls.Include)) {
+		if !slices.Equal(sortedPatterns(s.Include), sortedPatterns(ls.Include)) {
 			changes = append(changes, label+".include: "+patterns(ls.Include)+" -> "+patterns(s.Include))
 		}
-		if !slices.Equal(nonNil(s.Exclude), nonNil(ls.Exclude)) {
+		if !slices.Equal(sortedPatterns(s.Exclude), sortedPatterns(ls.Exclude)) {
 			changes = append(changes, label+".exclude: "+patterns(ls.Exclude)+" -> "+patterns(s.Exclude))
 		}
 	}

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"encoding/json"
 	"path"
 	"sort"
@@ -337,13 +336,9 @@ func (w *walker) size(f field) int64 {
 // not modified.
 func MarshalLock(l *Lock) ([]byte, error) {
 	c := canonicalLock(l)
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf) // Encode adds the trailing newline
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(c); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	// MarshalIndent, not an Encoder: Cog writes no trailing newline, and a
+	// lock written by either tool should be byte-identical.
+	return json.MarshalIndent(c, "", "  ")
 }
 
 func canonicalLock(l *Lock) Lock {
@@ -352,8 +347,8 @@ func canonicalLock(l *Lock) Lock {
 		cw := w
 		cw.Sources = make([]LockSource, len(w.Sources))
 		for j, s := range w.Sources {
-			s.Include = nonNil(s.Include)
-			s.Exclude = nonNil(s.Exclude)
+			s.Include = sortedPatterns(s.Include)
+			s.Exclude = sortedPatterns(s.Exclude)
 			cw.Sources[j] = s
 		}
 		cw.Files = append([]LockFile{}, w.Files...)
@@ -363,6 +358,15 @@ func canonicalLock(l *Lock) Lock {
 		c.Weights[i] = cw
 	}
 	return c
+}
+
+// sortedPatterns is the canonical form of an include/exclude list: patterns
+// are a set (no "!" negation is allowed, so order cannot matter), and Cog
+// stores them sorted, never null.
+func sortedPatterns(s []string) []string {
+	out := nonNil(s)
+	sort.Strings(out)
+	return out
 }
 
 func nonNil(s []string) []string {

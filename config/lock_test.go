@@ -67,8 +67,7 @@ const canonicalLockText = `{
       ]
     }
   ]
-}
-`
+}`
 
 // sampleLock is canonicalLockText as a value, with lists deliberately out
 // of canonical order and nil include.
@@ -131,7 +130,7 @@ func TestLockRoundTrip(t *testing.T) {
 
 func TestMarshalLockEmpty(t *testing.T) {
 	got, _ := MarshalLock(&Lock{Version: 1, EnvelopeFormat: envelope})
-	want := "{\n  \"version\": 1,\n  \"envelopeFormat\": \"" + envelope + "\",\n  \"weights\": []\n}\n"
+	want := "{\n  \"version\": 1,\n  \"envelopeFormat\": \"" + envelope + "\",\n  \"weights\": []\n}"
 	if string(got) != want {
 		t.Errorf("got %q", got)
 	}
@@ -213,5 +212,22 @@ func TestParseLockDuplicates(t *testing.T) {
 	_, err = ParseLock("weights.lock", data)
 	if err == nil || !strings.Contains(err.Error(), `weights[1].target: weight target appears twice (got "/src/weights/minilm")`) {
 		t.Errorf("duplicate target: %v", err)
+	}
+}
+
+// Cog stores include/exclude patterns sorted (they are a set), so a lock
+// written by either tool has the same bytes whatever order cog.yaml uses.
+func TestMarshalLockSortsPatterns(t *testing.T) {
+	in := sampleLock()
+	in.Weights[0].Sources[0].Include = []string{"*.safetensors", "*.json"}
+	got, err := MarshalLock(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(got), "\"include\": [\n            \"*.json\",\n            \"*.safetensors\"\n          ]") {
+		t.Errorf("include not sorted:\n%s", got)
+	}
+	if in.Weights[0].Sources[0].Include[0] != "*.safetensors" {
+		t.Error("MarshalLock modified its input")
 	}
 }
