@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +51,24 @@ func BenchmarkExporterFirstPush4GiB(b *testing.B) {
 	layout := filepath.Join(dir, "layout")
 	if err := exporter.WriteLayout(context.Background(), bundle, layout, "v1"); err != nil {
 		b.Fatal(err)
+	}
+	// All three tools read the same files: the layout's blobs (so none is
+	// favoured by what the page cache happens to hold).
+	for i := range w.Layers {
+		path := filepath.Join(layout, "blobs", "sha256", w.Layers[i].Descriptor.Digest.Encoded())
+		w.Layers[i].Open = func(context.Context) (io.ReadCloser, error) {
+			f, err := os.Open(path)
+			if err != nil {
+				return nil, err
+			}
+			return &countedFile{File: f, c: reads}, nil
+		}
+	}
+	if bundle, err = exporter.Assemble(ms, []exporter.Weight{w}, src); err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range paths {
+		os.Remove(p) // halve the page cache the benchmark needs
 	}
 	crane, oras := tool(b, &env, "crane"), tool(b, &env, "oras")
 

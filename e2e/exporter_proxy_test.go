@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,7 +22,9 @@ import (
 // clients send and, when told to, injects faults: a share of requests
 // answered 500/503, PATCH uploads whose connection is reset halfway (after
 // forwarding part of the chunk to the registry, as a real network drop
-// does), and one response stalled for longer than the client waits.
+// does), and one response stalled for longer than the client waits. It can
+// also play a registry with chunk limits (OCI-Chunk-Min-Length) or one
+// without chunked uploads.
 type faultProxy struct {
 	srv       *httptest.Server
 	blobBytes atomic.Int64 // request body bytes of blob upload requests
@@ -34,6 +37,9 @@ type faultProxy struct {
 	patches    int
 	injected   map[string]int
 	rng        *rand.Rand
+	chunkMin   int64   // advertised as OCI-Chunk-Min-Length on new upload sessions
+	noChunks   bool    // answer PATCH 405, as a registry without chunked uploads
+	patchSizes []int64 // Content-Length of every PATCH seen
 }
 
 func newFaultProxy(t *testing.T, registry string) *faultProxy {
@@ -42,6 +48,15 @@ func newFaultProxy(t *testing.T, registry string) *faultProxy {
 	p := &faultProxy{injected: map[string]int{}, rng: rand.New(rand.NewPCG(1, 2))}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.FlushInterval = -1
+	rp.ModifyResponse = func(resp *http.Response) error {
+		p.mu.Lock()
+		min := p.chunkMin
+		p.mu.Unlock()
+		if min > 0 && resp.Request.Method == http.MethodPost && resp.StatusCode == http.StatusAccepted {
+			resp.Header.Set("OCI-Chunk-Min-Length", strconv.FormatInt(min, 10))
+		}
+		return nil
+	}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.requests.Add(1)
 		isUpload := strings.Contains(r.URL.Path, "/blobs/uploads/")
@@ -51,7 +66,9 @@ func newFaultProxy(t *testing.T, registry string) *faultProxy {
 		p.mu.Lock()
 		fail := p.failRate > 0 && p.rng.Float64() < p.failRate
 		reset := false
+		noChunks := p.noChunks && r.Method == http.MethodPatch
 		if r.Method == http.MethodPatch {
+			p.patchSizes = append(p.patchSizes, r.ContentLength)
 			p.patches++
 			reset = p.resetEvery > 0 && p.patches%p.resetEvery == 0
 		}
@@ -63,6 +80,10 @@ func newFaultProxy(t *testing.T, registry string) *faultProxy {
 		}
 		p.mu.Unlock()
 		switch {
+		case noChunks:
+			p.count("405")
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
 		case reset && r.ContentLength > 2:
 			p.count("reset")
 			p.resetMidBody(w, r, target)

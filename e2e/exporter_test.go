@@ -719,3 +719,55 @@ func TestBuildAndPushCLI(t *testing.T) {
 		t.Errorf("linux/amd64 resolves to %s, want the image %s", got, imgDigest)
 	}
 }
+
+func TestExporterPushHonoursChunkLimitsAndFallsBackToMonolithic(t *testing.T) {
+	env := testEnv(t)
+	ctx := context.Background()
+	b, _ := testBundle(t, t.TempDir(), 5<<20+123, 3<<20)
+	// The registry asks for chunks of at least 2 MiB; we prefer 1 MiB.
+	px := newFaultProxy(t, env.Registry)
+	px.mu.Lock()
+	px.chunkMin = 2 << 20
+	px.mu.Unlock()
+	repo := uniqueRepo(t, px.addr(), "chunkmin")
+	if _, err := (&exporter.Pusher{ChunkSize: 1 << 20}).Push(ctx, b, repo.Tag("v1")); err != nil {
+		t.Fatal(err)
+	}
+	px.mu.Lock()
+	sizes := append([]int64(nil), px.patchSizes...)
+	px.mu.Unlock()
+	// Chunks are 2 MiB (the registry's minimum, over our 1 MiB), and only
+	// a blob's last chunk is smaller: 5 MiB+123 goes as 2+2+(1 MiB+123),
+	// 3 MiB as 2+1, each small blob in one PATCH.
+	full, tails := 0, map[int64]bool{}
+	for _, s := range sizes {
+		switch {
+		case s == 2<<20:
+			full++
+		case s > 2<<20:
+			t.Errorf("PATCH of %d bytes, over the chunk size", s)
+		default:
+			tails[s] = true
+		}
+	}
+	if full != 3 || !tails[1<<20+123] || !tails[1<<20] {
+		t.Errorf("PATCH sizes %v: want three 2 MiB chunks and final chunks of 1 MiB+123 and 1 MiB", sizes)
+	}
+
+	// A registry that refuses PATCH: every blob goes in one PUT.
+	px2 := newFaultProxy(t, env.Registry)
+	px2.mu.Lock()
+	px2.noChunks = true
+	px2.mu.Unlock()
+	repo2 := uniqueRepo(t, px2.addr(), "nochunks")
+	if _, err := (&exporter.Pusher{BackoffBase: 10 * time.Millisecond}).Push(ctx, b, repo2.Tag("v1")); err != nil {
+		t.Fatalf("push to a registry without chunked uploads: %v", err)
+	}
+	if px2.injectedCount("405") == 0 {
+		t.Error("no PATCH was refused; the fallback was not exercised")
+	}
+	direct, _ := name.NewRepository(env.Registry + "/" + repo2.RepositoryStr())
+	for _, d := range allBlobs(b) {
+		verifyBlob(t, direct, d)
+	}
+}

@@ -321,5 +321,5 @@ func syncDir(dir string) {
 	}
 }
 
-// isTarDest reports whether an output dest names an OCI tar.
+// IsTarDest reports whether an output dest names an OCI tar archive.
 func IsTarDest(dest string) bool { return strings.HasSuffix(strings.ToLower(dest), ".tar") }

@@ -11,6 +11,7 @@ package exporter
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -331,6 +332,11 @@ func retryable(err error) bool {
 	if errors.Is(err, errStalled) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) {
 		return true
+	}
+	// A certificate or protocol problem will not go away by retrying.
+	var cve *tls.CertificateVerificationError
+	if errors.As(err, &cve) || strings.Contains(err.Error(), "x509:") || strings.Contains(err.Error(), "HTTP response to HTTPS client") {
+		return false
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {
