@@ -417,27 +417,45 @@ func TestExporterPushSurvivesFaults(t *testing.T) {
 	}
 }
 
-// TestExporterPushHelperProcess is the subprocess of the kill -9 test: it
-// pushes one big file blob through the proxy with a persisted session.
-func TestExporterPushHelperProcess(t *testing.T) {
+// init turns the test binary into the subprocess of
+// TestExporterResumeAfterKill when COG_E2E_PUSH_HELPER is set: it pushes one
+// big file blob with a persisted upload session, then exits (before any
+// test or TestMain runs), so the parent can kill -9 it mid-upload.
+func init() {
 	spec := os.Getenv("COG_E2E_PUSH_HELPER")
 	if spec == "" {
-		return // only meaningful as the subprocess of TestExporterResumeAfterKill
+		return
+	}
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, "push helper:", err)
+		os.Exit(2)
 	}
 	var a struct{ Repo, File, State string }
 	if err := json.Unmarshal([]byte(spec), &a); err != nil {
-		t.Fatal(err)
+		fail(err)
 	}
 	repo, err := name.NewRepository(a.Repo)
 	if err != nil {
-		t.Fatal(err)
+		fail(err)
 	}
-	b := fileBlob(t, a.File, "application/vnd.oci.image.layer.v1.tar", nil)
+	f, err := os.Open(a.File)
+	if err != nil {
+		fail(err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	f.Close()
+	if err != nil {
+		fail(err)
+	}
+	d := ocispec.Descriptor{MediaType: "application/vnd.oci.image.layer.v1.tar", Digest: digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil)), Size: n}
 	p := &exporter.Pusher{StateDir: a.State, ChunkSize: 256 << 20}
-	if err := p.PushBlob(context.Background(), repo, b.Descriptor, "big", b.Open); err != nil {
-		t.Fatal(err)
+	open := func(context.Context) (io.ReadCloser, error) { return os.Open(a.File) }
+	if err := p.PushBlob(context.Background(), repo, d, "big", open); err != nil {
+		fail(err)
 	}
 	fmt.Printf("resumed=%d\n", p.Stats.Resumed.Load())
+	os.Exit(0)
 }
 
 func TestExporterResumeAfterKill(t *testing.T) {
@@ -450,7 +468,7 @@ func TestExporterResumeAfterKill(t *testing.T) {
 	repo := uniqueRepo(t, px.addr(), "resume")
 	spec, _ := json.Marshal(map[string]string{"Repo": repo.String(), "File": file, "State": filepath.Join(dir, "cache")})
 	helper := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestExporterPushHelperProcess$", "-test.v")
+		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(os.Environ(), "COG_E2E_PUSH_HELPER="+string(spec))
 		return cmd
 	}
