@@ -22,6 +22,10 @@ func addBuildFlags(c *cobra.Command, f *buildFlags) {
 	fl.StringArrayVar(&f.cacheTo, "cache-to", nil, "cache export, e.g. type=registry,ref=REPO:cache,mode=max")
 	fl.StringVar(&f.weightsLock, "weights-lock", "", "path to weights.lock (default: next to cog.yaml)")
 	fl.IntVar(&f.jobs, "jobs", exporter.DefaultConcurrency, "blobs uploaded in parallel when pushing")
+	fl.StringVar(&f.tls.serverName, "tlsservername", "", "BuildKit server name for certificate validation (tcp:// BUILDKIT_HOST)")
+	fl.StringVar(&f.tls.caCert, "tlscacert", "", "CA certificate for BuildKit (tcp:// BUILDKIT_HOST)")
+	fl.StringVar(&f.tls.cert, "tlscert", "", "client certificate for BuildKit")
+	fl.StringVar(&f.tls.key, "tlskey", "", "client key for BuildKit")
 }
 
 func newBuildCmd() *cobra.Command {

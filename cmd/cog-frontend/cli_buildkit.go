@@ -25,6 +25,7 @@ import (
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/moby/buildkit/util/progress/progressui"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sirupsen/logrus"
 	"github.com/tonistiigi/fsutil"
 )
 
@@ -44,15 +45,34 @@ type buildFlags struct {
 	cacheTo     []string
 	weightsLock string
 	jobs        int
+	tls         tlsFlags
+}
+
+// tlsFlags are buildctl's TLS flags for a tcp:// BUILDKIT_HOST.
+type tlsFlags struct {
+	serverName, caCert, cert, key string
+}
+
+func (t tlsFlags) opts() []client.ClientOpt {
+	var o []client.ClientOpt
+	if t.caCert != "" {
+		o = append(o, client.WithServerConfig(t.serverName, t.caCert))
+	} else if t.serverName != "" {
+		o = append(o, client.WithServerConfigSystem(t.serverName))
+	}
+	if t.cert != "" || t.key != "" {
+		o = append(o, client.WithCredentials(t.cert, t.key))
+	}
+	return o
 }
 
 // connectBuildKit picks BuildKit: --builder (a buildx builder through
 // `docker buildx dial-stdio`), else BUILDKIT_HOST, else the current buildx
 // builder (which is the Docker daemon's BuildKit unless one was chosen).
-func connectBuildKit(ctx context.Context, builder string) (*client.Client, string, error) {
+func connectBuildKit(ctx context.Context, builder string, tls tlsFlags) (*client.Client, string, error) {
 	if builder == "" && !pluginMode {
 		if host := os.Getenv("BUILDKIT_HOST"); host != "" {
-			c, err := client.New(ctx, host)
+			c, err := client.New(ctx, host, tls.opts()...)
 			return c, "BUILDKIT_HOST=" + host, err
 		}
 	}
@@ -129,7 +149,10 @@ func parseSecrets(in []string) (session.Attachable, error) {
 // (with BuildKit's attestations) as an OCI layout in a staging directory.
 // It returns a source for the exporter and the image's manifests.
 func buildImage(ctx context.Context, p *project, f *buildFlags) (exporter.Source, []ocispec.Descriptor, error) {
-	c, what, err := connectBuildKit(ctx, f.builder)
+	// The client-side content store logs harmless warnings (no fsverity on
+	// this filesystem) through logrus; the progress display says what matters.
+	logrus.SetLevel(logrus.ErrorLevel)
+	c, what, err := connectBuildKit(ctx, f.builder, f.tls)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to BuildKit (%s): %w", what, err)
 	}
