@@ -789,3 +789,32 @@ func TestExporterPushHonoursChunkLimitsAndFallsBackToMonolithic(t *testing.T) {
 		verifyBlob(t, direct, d)
 	}
 }
+
+// TestDockerCogPlugin installs the binary as the Docker CLI plugin in a
+// fresh Docker config and runs it through the real docker CLI.
+func TestDockerCogPlugin(t *testing.T) {
+	env := testEnv(t)
+	cfg := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", cfg)
+	run(t, env.Root, env.Binary, "install-plugin")
+	if fi, err := os.Stat(filepath.Join(cfg, "cli-plugins", "docker-cog")); err != nil || fi.Mode()&0o111 == 0 {
+		t.Fatalf("plugin not installed as an executable: %v", err)
+	}
+	var meta map[string]string
+	if err := json.Unmarshal([]byte(run(t, env.Root, filepath.Join(cfg, "cli-plugins", "docker-cog"), "docker-cli-plugin-metadata")), &meta); err != nil || meta["SchemaVersion"] != "0.1.0" || meta["Vendor"] == "" {
+		t.Fatalf("plugin metadata %v: %v", meta, err)
+	}
+	info, _ := runErr(t, env.Root, "docker", "info", "--format", "{{json .ClientInfo.Plugins}}")
+	if !strings.Contains(info, `"Name":"cog"`) {
+		t.Errorf("docker does not list the cog plugin: %s", info)
+	}
+	b, _ := testBundle(t, t.TempDir(), 1<<20)
+	repo := uniqueRepo(t, env.Registry, "plugin")
+	if _, err := (&exporter.Pusher{}).Push(context.Background(), b, repo.Tag("v1")); err != nil {
+		t.Fatal(err)
+	}
+	out := run(t, env.Root, "docker", "cog", "inspect", repo.Tag("v1").String())
+	if !strings.Contains(out, "minilm") || !strings.Contains(out, "linux/amd64") {
+		t.Errorf("docker cog inspect:\n%s", out)
+	}
+}
