@@ -1,16 +1,19 @@
 package main
 
 // The weights subcommands: import (write/refresh weights.lock) and status
-// (compare cog.yaml, weights.lock and the files on disk).
+// (compare cog.yaml, weights.lock, the files on disk and the registry).
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cog-frontend/cog-frontend/exporter"
 	"github.com/cog-frontend/cog-frontend/weights"
 )
 
@@ -63,6 +66,7 @@ those weights are imported. --dry-run prints the plan and writes nothing.`,
 	imp.Flags().BoolVar(&dryRun, "dry-run", false, "print what would change; write nothing")
 
 	var asJSON bool
+	var regOpts registryOpts
 	status := &cobra.Command{
 		Use:   "status",
 		Short: "Compare cog.yaml, weights.lock and the weight files on disk",
@@ -70,12 +74,26 @@ those weights are imported. --dry-run prints the plan and writes nothing.`,
 imported yet), unchanged, config-changed (target, source or patterns edited in
 cog.yaml), upstream-changed (source files differ from the lock) or removed
 (in the lock only). It hashes only files whose stat changed since they were
-last hashed. Comparing against a registry is not implemented yet.`,
+last hashed.
+
+It then asks the registry which of each locked weight's layers, config blob
+and manifest (by digest and by its cog-weight.<name>.<set digest> tag) are
+already there, and how many bytes a push would upload. The repository is
+cog.yaml's model:, or --registry-repo; --no-registry skips the check. HEAD
+requests only, with credentials from the Docker config; loopback registries
+are spoken to over plain HTTP. An unreachable registry or refused
+credentials is reported on its own line; the exit code does not change.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			p, err := loadProject(dir, file, lock)
 			if err != nil {
 				return err
+			}
+			if regOpts.Repo != "" && !regOpts.Skip {
+				// Bad input fails before any work is done.
+				if _, err := weights.ParseRepository(regOpts.Repo); err != nil {
+					return fmt.Errorf("--registry-repo: %w", err)
+				}
 			}
 			res, err := weights.Import(c.Context(), weights.ImportOptions{
 				ProjectDir: p.Dir, Config: p.Config, LockPath: p.LockPath, DryRun: true, Progress: c.ErrOrStderr(),
@@ -83,19 +101,28 @@ last hashed. Comparing against a registry is not implemented yet.`,
 			if err != nil {
 				return err
 			}
+			reg, err := registryStatus(c.Context(), p, regOpts)
+			if err != nil {
+				return err
+			}
 			if asJSON {
 				enc := json.NewEncoder(c.OutOrStdout())
 				enc.SetIndent("", "  ")
 				return enc.Encode(struct {
-					LockPath string                 `json:"lockPath"`
-					Weights  []weights.WeightReport `json:"weights"`
-				}{res.LockPath, res.Weights})
+					LockPath string                  `json:"lockPath"`
+					Weights  []weights.WeightReport  `json:"weights"`
+					Registry *weights.RegistryReport `json:"registry"`
+				}{res.LockPath, res.Weights, reg})
 			}
 			printReports(c.OutOrStdout(), res.Weights, false)
+			printRegistry(c.OutOrStdout(), reg)
 			return nil
 		},
 	}
 	status.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	status.Flags().StringVar(&regOpts.Repo, "registry-repo", "", "repository to compare with (default: cog.yaml's model:)")
+	status.Flags().BoolVar(&regOpts.Skip, "no-registry", false, "do not ask a registry")
+	status.Flags().DurationVar(&regOpts.Timeout, "registry-timeout", weights.DefaultProbeTimeout, "give up on the registry after this long")
 	cmd.AddCommand(imp, status)
 	return cmd
 }
@@ -130,4 +157,88 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// registryOpts are the registry flags of `weights status`.
+type registryOpts struct {
+	Repo    string
+	Skip    bool
+	Timeout time.Duration
+}
+
+// registryStatus compares the lock with the registry repository named by
+// --registry-repo or cog.yaml's model:. Only a cancelled context is an
+// error: skipping or a registry failure is part of the report.
+func registryStatus(ctx context.Context, p *project, o registryOpts) (*weights.RegistryReport, error) {
+	repoStr := o.Repo
+	if repoStr == "" {
+		repoStr = p.Config.Model
+	}
+	switch {
+	case o.Skip:
+		return &weights.RegistryReport{Repository: repoStr, Skipped: "--no-registry", Weights: []weights.WeightRegistryReport{}}, nil
+	case repoStr == "":
+		return &weights.RegistryReport{Skipped: "no model: in " + p.File + " and no --registry-repo", Weights: []weights.WeightRegistryReport{}}, nil
+	}
+	repo, err := weights.ParseRepository(repoStr)
+	if err != nil {
+		return &weights.RegistryReport{Repository: repoStr, Error: "model: in " + p.File + ": " + err.Error(), Weights: []weights.WeightRegistryReport{}}, nil
+	}
+	lock, err := weights.LoadLock(p.LockPath)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := weights.CheckRegistry(ctx, lock, repo, exporter.WeightTag, weights.ProbeOptions{Timeout: o.Timeout})
+	if err != nil {
+		return nil, err
+	}
+	return &rep, nil
+}
+
+// printRegistry prints the registry part of `weights status`.
+func printRegistry(w io.Writer, r *weights.RegistryReport) {
+	switch {
+	case r.Skipped != "":
+		fmt.Fprintf(w, "registry: not checked (%s)\n", r.Skipped)
+		return
+	case r.Error != "":
+		fmt.Fprintf(w, "registry: not compared: %s\n", r.Error)
+		return
+	}
+	fmt.Fprintf(w, "registry %s:\n", r.Repository)
+	for _, x := range r.Weights {
+		if x.Error != "" {
+			fmt.Fprintf(w, "  %-18s %s\n", x.Name, x.Error)
+			continue
+		}
+		layers := fmt.Sprintf("all %d layers present", x.Layers)
+		if x.LayersMissing > 0 {
+			layers = fmt.Sprintf("%d/%d layers present, %d missing", x.LayersPresent, x.Layers, x.LayersMissing)
+		}
+		manifest := "manifest missing"
+		if x.ManifestPresent {
+			manifest = "manifest present"
+		}
+		tag := "tag " + x.Tag
+		switch {
+		case x.TagPresent:
+			tag += " present"
+		case x.TagDigest != "":
+			tag += " points at " + x.TagDigest + " (not the locked manifest)"
+		default:
+			tag += " missing"
+		}
+		up := "up to date"
+		if !x.Complete() {
+			up = humanBytes(x.BytesToUpload) + " to upload"
+		}
+		fmt.Fprintf(w, "  %-18s %s, config %s, %s, %s - %s\n", x.Name, layers, presence(x.ConfigPresent), manifest, tag, up)
+	}
+}
+
+func presence(ok bool) string {
+	if ok {
+		return "present"
+	}
+	return "missing"
 }
