@@ -26,6 +26,7 @@ import (
 	"github.com/cog-frontend/cog-frontend/frontend"
 	"github.com/cog-frontend/cog-frontend/weights"
 	bkclient "github.com/moby/buildkit/client"
+	gwclient "github.com/moby/buildkit/frontend/gateway/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
 )
@@ -228,6 +229,7 @@ func checkRuns(t *testing.T, layout, projectDir string, ex example, withWeights 
 	if err := json.Unmarshal([]byte(out), &pred); err != nil {
 		t.Fatalf("POST /predictions: %v: %s", err, out)
 	}
+	t.Logf("POST /predictions %s -> status %s, output %v", ex.input, pred.Status, pred.Output)
 	if pred.Status != "succeeded" || !reflect.DeepEqual(pred.Output, ex.output) {
 		t.Errorf("POST /predictions = %s, want status succeeded and output %v\ncontainer log:\n%s", out, ex.output, c.logs())
 	}
@@ -248,6 +250,7 @@ type vertex struct {
 	Cached    bool
 	Completed bool
 	Error     string
+	Log       string // the step's output (Go client only)
 }
 
 // parseRawJSON reads `--progress=rawjson` output (one SolveStatus per line)
@@ -318,6 +321,11 @@ func statusVertices(ch chan *bkclient.SolveStatus) func() []vertex {
 				cur.Completed = cur.Completed || v.Completed != nil
 				if v.Error != "" {
 					cur.Error = v.Error
+				}
+			}
+			for _, l := range st.Logs {
+				if cur, ok := byDigest[l.Vertex.String()]; ok {
+					cur.Log += string(l.Data)
 				}
 			}
 		}
@@ -529,16 +537,16 @@ func TestInProcess(t *testing.T) {
 		t.Run(ex.name, func(t *testing.T) {
 			dir := prepareExample(t, e, ex.name, "")
 			layout := filepath.Join(t.TempDir(), "oci")
-			res := inProcessBuild(t, e, dir, layout, nil)
+			meta := inProcessBuild(t, e, dir, layout, nil)
 			checkRuns(t, layout, dir, ex, ex.name == cpuWeights.name)
 
-			if got := res.ExporterResponse[frontend.MetaFormat]; got == "" {
-				t.Errorf("exporter response has no %s: %v", frontend.MetaFormat, res.ExporterResponse)
+			if got := string(meta[frontend.MetaFormat]); got == "" {
+				t.Errorf("frontend result has no %s: %v", frontend.MetaFormat, keysB(meta))
 			}
-			lockJSON, hasLock := res.ExporterResponse[frontend.MetaWeightsLock]
+			lockJSON, hasLock := meta[frontend.MetaWeightsLock]
 			if ex.name == cpuWeights.name {
 				var lock config.Lock
-				if err := json.Unmarshal([]byte(lockJSON), &lock); err != nil || len(lock.Weights) != 1 || lock.Weights[0].Name != "linear" || lock.Weights[0].SetDigest == "" {
+				if err := json.Unmarshal(lockJSON, &lock); err != nil || len(lock.Weights) != 1 || lock.Weights[0].Name != "linear" || lock.Weights[0].SetDigest == "" {
 					t.Errorf("weights lock metadata = %q (%v), want the linear weight", lockJSON, err)
 				}
 			} else if hasLock {
@@ -548,9 +556,19 @@ func TestInProcess(t *testing.T) {
 	}
 }
 
-// inProcessBuild runs frontend.Build through client.Build and exports an
-// OCI layout to layout.
-func inProcessBuild(t *testing.T, e *Env, dir, layout string, attrs map[string]string) *bkclient.SolveResponse {
+func keysB(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// inProcessBuild runs frontend.Build through client.Build, exports an OCI
+// layout to layout, and returns the frontend result's metadata, which an
+// in-process caller reads by wrapping the BuildFunc (BuildKit's exporter
+// response does not carry frontend metadata).
+func inProcessBuild(t *testing.T, e *Env, dir, layout string, attrs map[string]string) map[string][]byte {
 	t.Helper()
 	ctx := t.Context()
 	c, err := bkclient.New(ctx, e.BuildkitHost)
@@ -567,22 +585,30 @@ func inProcessBuild(t *testing.T, e *Env, dir, layout string, attrs map[string]s
 	}
 	ch := make(chan *bkclient.SolveStatus)
 	vertices := statusVertices(ch)
-	res, err := c.Build(ctx, bkclient.SolveOpt{
+	var meta map[string][]byte
+	build := func(ctx context.Context, c gwclient.Client) (*gwclient.Result, error) {
+		res, err := frontend.Build(ctx, c)
+		if res != nil {
+			meta = res.Metadata
+		}
+		return res, err
+	}
+	_, err = c.Build(ctx, bkclient.SolveOpt{
 		Exports:       []bkclient.ExportEntry{{Type: bkclient.ExporterOCI, OutputDir: layout, Attrs: map[string]string{"tar": "false"}}},
 		LocalMounts:   map[string]fsutil.FS{"context": fs, "dockerfile": fs},
 		FrontendAttrs: attrs,
-	}, "", frontend.Build, ch)
+	}, "", build, ch)
 	vs := vertices()
 	if err != nil {
 		var failed []string
 		for _, v := range vs {
 			if v.Error != "" {
-				failed = append(failed, v.Name+": "+v.Error)
+				failed = append(failed, v.Name+": "+v.Error+"\n"+tail(v.Log, 30))
 			}
 		}
 		t.Fatalf("in-process build: %v\nfailed steps: %v", err, failed)
 	}
-	return res
+	return meta
 }
 
 // TestBuildxCallSubrequests: `--call outline` and `--call targets` are
