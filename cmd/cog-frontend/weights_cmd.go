@@ -211,9 +211,13 @@ func printRegistry(w io.Writer, r *weights.RegistryReport) {
 			fmt.Fprintf(w, "  %-18s %s\n", x.Name, x.Error)
 			continue
 		}
-		layers := fmt.Sprintf("all %d layers present", x.Layers)
+		noun := "layers"
+		if x.Layers == 1 {
+			noun = "layer"
+		}
+		layers := fmt.Sprintf("all %d %s present", x.Layers, noun)
 		if x.LayersMissing > 0 {
-			layers = fmt.Sprintf("%d/%d layers present, %d missing", x.LayersPresent, x.Layers, x.LayersMissing)
+			layers = fmt.Sprintf("%d/%d %s present, %d missing", x.LayersPresent, x.Layers, noun, x.LayersMissing)
 		}
 		manifest := "manifest missing"
 		if x.ManifestPresent {
