@@ -8,5 +8,6 @@
 // and targets every digest this package produces equals the one Cog
 // produces. The pure parts (plan, set digest, envelope, manifest bytes) do
 // no I/O; the file system and HTTP are touched only by inventory, pack,
-// store and sources.
+// store and sources, and a registry only by status_registry.go (HEAD
+// requests for `weights status`; the comparison itself is pure, status.go).
 package weights
