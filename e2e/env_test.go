@@ -109,7 +109,8 @@ RUN ` + pyCheck + `
 FROM python:3.13-slim AS py313
 RUN ` + pyCheck + `
 FROM golang:` + gov + ` AS gopatch
-RUN go version > /out && go env GOROOT GOPATH >> /out && git --version >> /out
+RUN go version > /out && go env GOROOT GOPATH >> /out && git --version >> /out \
+ && go mod download -json github.com/spf13/pflag@v1.0.10 | grep -q '"Version": "v1.0.10"' && echo goproxy-ok >> /out
 FROM golang:` + minor + ` AS gominor
 RUN go version > /out
 FROM scratch
@@ -124,7 +125,7 @@ COPY --from=gominor /out /gominor.txt
 	for file, want := range map[string][]string{
 		"py311.txt":   {"3.11.", "Python 3.11", "pip ", "venv-ok", "C.UTF-8"},
 		"py313.txt":   {"3.13.", "Python 3.13", "pip ", "venv-ok", "C.UTF-8"},
-		"go.txt":      {"go version go" + gov + " linux/amd64", "/usr/local/go", "/go", "git version"},
+		"go.txt":      {"go version go" + gov + " linux/amd64", "/usr/local/go", "/go", "git version", "goproxy-ok"},
 		"gominor.txt": {"go version go" + gov + " "},
 	} {
 		got := readFile(t, filepath.Join(out, file))
@@ -141,21 +142,26 @@ COPY --from=gominor /out /gominor.txt
 	}
 }
 
-// TestEnvRunStepReachesDebian checks that a RUN step has the network a
-// Cog build needs: apt-get update and install against Debian's mirror.
-func TestEnvRunStepReachesDebian(t *testing.T) {
+// TestEnvRunStepNetwork checks that a RUN step has the network a Cog build
+// needs: apt-get update and install against Debian's mirror, and pip
+// installing from PyPI over HTTPS (the image trusts the machine's CAs).
+func TestEnvRunStepNetwork(t *testing.T) {
 	t.Parallel()
 	e := devEnv(t)
 	dir := writeFiles(t, map[string]string{"Dockerfile": `
 FROM python:3.11-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends tini && tini --version > /out
+RUN pip install --no-cache-dir six==1.17.0 && python -c "import six; print('six', six.__version__)" >> /out
 FROM scratch
-COPY --from=build /out /tini.txt
+COPY --from=build /out /net.txt
 `})
 	out := t.TempDir()
 	buildctlDockerfile(t, e, dir, "type=local,dest="+out)
-	if got := readFile(t, filepath.Join(out, "tini.txt")); !strings.Contains(got, "tini version") {
-		t.Fatalf("tini --version printed %q", got)
+	got := readFile(t, filepath.Join(out, "net.txt"))
+	for _, want := range []string{"tini version", "six 1.17.0"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("want %q in RUN output:\n%s", want, got)
+		}
 	}
 }
 
@@ -186,7 +192,8 @@ COPY --from=build /out /out.txt
 }
 
 // TestEnvGhcrMirror pulls ghcr.io/astral-sh/uv through buildkitd's ghcr.io
-// mirror (the local registry's astral-sh/uv) and runs uv in a Python image.
+// mirror (the local registry's astral-sh/uv) and runs uv in a Python image,
+// installing a package from PyPI with it.
 func TestEnvGhcrMirror(t *testing.T) {
 	t.Parallel()
 	e := devEnv(t)
@@ -194,14 +201,16 @@ func TestEnvGhcrMirror(t *testing.T) {
 FROM ghcr.io/astral-sh/uv:` + uvVersion + ` AS uv
 FROM python:3.13-slim AS build
 COPY --from=uv /uv /uvx /usr/local/bin/
-RUN uv --version > /out && uvx --version >> /out && uv venv /tmp/venv >> /out 2>&1
+RUN uv --version > /out && uvx --version >> /out && uv venv /tmp/venv >> /out 2>&1 \
+ && uv pip install --python /tmp/venv/bin/python six==1.17.0 >> /out 2>&1 \
+ && /tmp/venv/bin/python -c "import six; print('uv-installed six', six.__version__)" >> /out
 FROM scratch
 COPY --from=build /out /uv.txt
 `})
 	out := t.TempDir()
 	buildctlDockerfile(t, e, dir, "type=local,dest="+out)
 	got := readFile(t, filepath.Join(out, "uv.txt"))
-	if !strings.Contains(got, "uv "+uvVersion) || !strings.Contains(got, "uvx "+uvVersion) {
+	if !strings.Contains(got, "uv "+uvVersion) || !strings.Contains(got, "uvx "+uvVersion) || !strings.Contains(got, "uv-installed six 1.17.0") {
 		t.Fatalf("uv from ghcr.io mirror printed:\n%s", got)
 	}
 }
