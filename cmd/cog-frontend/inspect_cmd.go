@@ -95,7 +95,7 @@ func inspect(ctx context.Context, ref string) (*inspection, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &inspection{Reference: ref, Digest: root.Digest.String(), MediaType: root.MediaType, Format: "index"}
+	in := &inspection{Reference: ref, Digest: root.Digest.String(), MediaType: root.MediaType, Format: "index", Images: []imageInfo{}, Attestations: []attestInfo{}, Weights: []weightInfo{}}
 	if root.MediaType == ocispec.MediaTypeImageManifest || root.MediaType == "application/vnd.docker.distribution.manifest.v2+json" {
 		in.Format = "standalone"
 	}
@@ -147,13 +147,22 @@ func imageLabels(ctx context.Context, src exporter.Source, d ocispec.Descriptor)
 	out := map[string]string{}
 	for k, v := range img.Config.Labels {
 		if strings.HasPrefix(k, "run.cog.") || strings.HasPrefix(k, "org.opencontainers.image.") {
-			if len(v) > 120 {
-				v = v[:117] + "..."
-			}
 			out[k] = v
 		}
 	}
 	return out, nil
+}
+
+// labelSummary keeps a label to one short line for the tree: multi-line
+// values (run.cog.pip_freeze) show their first line and a line count.
+func labelSummary(v string) string {
+	if n := strings.Count(v, "\n") + 1; n > 1 {
+		v = fmt.Sprintf("%s ... (%d lines)", v[:strings.IndexByte(v, '\n')], n)
+	}
+	if len(v) > 120 {
+		v = v[:117] + "..."
+	}
+	return v
 }
 
 func inspectWeight(ctx context.Context, src exporter.Source, d ocispec.Descriptor) ([]weightInfo, error) {
@@ -209,7 +218,7 @@ func printInspection(w io.Writer, in *inspection) {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			fmt.Fprintf(w, "      %s=%s\n", k, im.Labels[k])
+			fmt.Fprintf(w, "      %s=%s\n", k, labelSummary(im.Labels[k]))
 		}
 	}
 	if len(in.Weights) > 0 {

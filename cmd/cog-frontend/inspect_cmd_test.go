@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -123,5 +124,17 @@ func TestParseOutput(t *testing.T) {
 	}
 	if _, err := parseOutput("type=docker,dest=x"); err == nil {
 		t.Error("unsupported output type accepted")
+	}
+}
+func TestLabelSummaryKeepsTheTreeToOneLine(t *testing.T) {
+	for in, want := range map[string]string{
+		"true":                        "true",
+		"a==1\nb==2\nc==3":            "a==1 ... (3 lines)",
+		strings.Repeat("x", 130):      strings.Repeat("x", 117) + "...",
+		"one\n" + strings.Repeat("y", 5): "one ... (2 lines)",
+	} {
+		if got := labelSummary(in); got != want {
+			t.Errorf("labelSummary(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
