@@ -128,9 +128,9 @@ func TestParseOutput(t *testing.T) {
 }
 func TestLabelSummaryKeepsTheTreeToOneLine(t *testing.T) {
 	for in, want := range map[string]string{
-		"true":                        "true",
-		"a==1\nb==2\nc==3":            "a==1 ... (3 lines)",
-		strings.Repeat("x", 130):      strings.Repeat("x", 117) + "...",
+		"true":                           "true",
+		"a==1\nb==2\nc==3":               "a==1 ... (3 lines)",
+		strings.Repeat("x", 130):         strings.Repeat("x", 117) + "...",
 		"one\n" + strings.Repeat("y", 5): "one ... (2 lines)",
 	} {
 		if got := labelSummary(in); got != want {
