@@ -126,6 +126,7 @@ func TestParseOutput(t *testing.T) {
 		t.Error("unsupported output type accepted")
 	}
 }
+
 func TestLabelSummaryKeepsTheTreeToOneLine(t *testing.T) {
 	for in, want := range map[string]string{
 		"true":                           "true",
