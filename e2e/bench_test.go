@@ -13,7 +13,10 @@ package e2e
 // "Cold" is --no-cache: every step runs again. Download caches (uv's cache
 // mount, apt's) stay warm for both sides: one untimed warm-up build of each
 // fills them, so the comparison measures the build, not PyPI's latency.
-// "Warm" is a rebuild with nothing changed. Both export an OCI layout.
+// "Warm" is a rebuild with nothing changed. All export an OCI layout. The
+// frontend is measured both through the `# syntax=` line (BuildKit resolves
+// and starts the frontend image) and in-process (frontend.Build through the
+// Go client, as `cog-frontend build` runs it).
 
 import (
 	"bytes"
@@ -55,11 +58,22 @@ func BenchmarkFrontendVsDockerfile(b *testing.B) {
 		return timedBuildx(b, &e, dir, append(args, "--output", "type=oci,dest="+filepath.Join(out, "d"), ".")...)
 	}
 
+	// The same frontend run in-process (`cog-frontend build`'s way): no
+	// frontend image to resolve and start.
+	inProcessBuildTimed := func(attrs map[string]string) time.Duration {
+		start := time.Now()
+		inProcessBuild(b, &e, dir, filepath.Join(out, "i"), attrs)
+		d := time.Since(start)
+		b.Logf("in-process build %v: %s", attrs, d.Round(10*time.Millisecond))
+		return d
+	}
+
 	// Warm-up: base images pulled, download caches filled, for both.
 	frontendBuild()
 	dockerfileBuild()
+	inProcessBuildTimed(nil)
 
-	var coldF, coldD, warmF, warmD time.Duration
+	var coldF, coldD, warmF, warmD, coldI, warmI time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		// Interleaved so that a slow moment of the shared machine hits
@@ -68,6 +82,8 @@ func BenchmarkFrontendVsDockerfile(b *testing.B) {
 		coldD += dockerfileBuild("--no-cache")
 		warmF += frontendBuild()
 		warmD += dockerfileBuild()
+		coldI += inProcessBuildTimed(map[string]string{"no-cache": ""})
+		warmI += inProcessBuildTimed(nil)
 	}
 	b.StopTimer()
 	n := float64(b.N)
@@ -77,9 +93,13 @@ func BenchmarkFrontendVsDockerfile(b *testing.B) {
 	b.ReportMetric(warmD.Seconds()/n, "warm-dockerfile-s")
 	b.ReportMetric(coldF.Seconds()/coldD.Seconds(), "cold-ratio")
 	b.ReportMetric(warmF.Seconds()/warmD.Seconds(), "warm-ratio")
-	b.Logf("cold: frontend %s, Dockerfile %s, ratio %.2f; warm: frontend %s, Dockerfile %s, ratio %.2f (target <= 1.0)",
-		coldF/time.Duration(b.N), coldD/time.Duration(b.N), coldF.Seconds()/coldD.Seconds(),
-		warmF/time.Duration(b.N), warmD/time.Duration(b.N), warmF.Seconds()/warmD.Seconds())
+	b.ReportMetric(coldI.Seconds()/coldD.Seconds(), "cold-inprocess-ratio")
+	b.ReportMetric(warmI.Seconds()/warmD.Seconds(), "warm-inprocess-ratio")
+	per := func(d time.Duration) time.Duration { return (d / time.Duration(b.N)).Round(10 * time.Millisecond) }
+	b.Logf("cold: syntax-line frontend %s, in-process %s, Dockerfile %s, ratios %.2f / %.2f", per(coldF), per(coldI), per(coldD),
+		coldF.Seconds()/coldD.Seconds(), coldI.Seconds()/coldD.Seconds())
+	b.Logf("warm: syntax-line frontend %s, in-process %s, Dockerfile %s, ratios %.2f / %.2f (target <= 1.0)", per(warmF), per(warmI), per(warmD),
+		warmF.Seconds()/warmD.Seconds(), warmI.Seconds()/warmD.Seconds())
 }
 
 // timedBuildx runs one docker buildx build and returns its wall time.

@@ -554,7 +554,7 @@ func keysB(m map[string][]byte) []string {
 // layout to layout, and returns the frontend result's metadata, which an
 // in-process caller reads by wrapping the BuildFunc (BuildKit's exporter
 // response does not carry frontend metadata).
-func inProcessBuild(t *testing.T, e *Env, dir, layout string, attrs map[string]string) map[string][]byte {
+func inProcessBuild(t testing.TB, e *Env, dir, layout string, attrs map[string]string) map[string][]byte {
 	t.Helper()
 	ctx := t.Context()
 	c, err := bkclient.New(ctx, e.BuildkitHost)

@@ -14,6 +14,9 @@ import (
 	gwclient "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/moby/buildkit/frontend/subrequests/outline"
 	"github.com/moby/buildkit/frontend/subrequests/targets"
+	"github.com/moby/buildkit/solver/pb"
+	"github.com/moby/buildkit/util/apicaps"
+	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/pkg/errors"
 )
@@ -154,9 +157,14 @@ func (p *plan) buildPlatform(ctx context.Context, platform *ocispec.Platform, id
 		}
 	}
 
-	def, err := res.State.Marshal(ctx, marshalOpts(p.bc, p.format, target)...)
+	def, err := res.State.Marshal(ctx, llb.Platform(target), llb.WithCaps(p.bc.BuildOpts().LLBCaps))
 	if err != nil {
 		return nil, errors.Wrap(err, "marshalling LLB")
+	}
+	if p.bc.IsNoCache(p.format) {
+		if err := ignoreCacheOfRuns(def); err != nil {
+			return nil, err
+		}
 	}
 	r, err := p.c.Solve(ctx, gwclient.SolveRequest{
 		Definition: def.ToPB(),
@@ -178,16 +186,40 @@ func (p *plan) buildPlatform(ctx context.Context, platform *ocispec.Platform, id
 	return &dockerui.BuildResult{Reference: ref, Image: &img, Epoch: p.epoch}, nil
 }
 
-// marshalOpts are the constraints every op of one platform's LLB gets:
-// the target platform, the daemon's LLB capabilities, and with --no-cache
-// (or --no-cache-filter naming the format) IgnoreCache, so every step runs
-// again.
-func marshalOpts(bc *dockerui.Client, format string, target ocispec.Platform) []llb.ConstraintsOpt {
-	opts := []llb.ConstraintsOpt{llb.Platform(target), llb.WithCaps(bc.BuildOpts().LLBCaps)}
-	if bc.IsNoCache(format) {
-		opts = append(opts, llb.IgnoreCache)
+// ignoreCacheOfRuns implements --no-cache (and --no-cache-filter naming
+// the format): every command runs again. Like the Dockerfile frontend it
+// marks only the exec ops; sources (images, the context) and file copies
+// stay cached, since their content is checked by digest anyway, and
+// re-pulling images would only make a cold build slower.
+func ignoreCacheOfRuns(def *llb.Definition) error {
+	marked := false
+	for _, dt := range def.Def {
+		var op pb.Op
+		if err := op.UnmarshalVT(dt); err != nil {
+			return errors.Wrap(err, "reading marshalled LLB")
+		}
+		if op.GetExec() == nil {
+			continue
+		}
+		d := digest.FromBytes(dt)
+		md := def.Metadata[d]
+		md.IgnoreCache = true
+		def.Metadata[d] = md
+		marked = true
 	}
-	return opts
+	if !marked {
+		return nil
+	}
+	// The solver only honours IgnoreCache when the definition declares the
+	// capability, on its terminal op (the last one), as Marshal does.
+	last := digest.FromBytes(def.Def[len(def.Def)-1])
+	md := def.Metadata[last]
+	if md.Caps == nil {
+		md.Caps = map[apicaps.CapID]bool{}
+	}
+	md.Caps[pb.CapMetaIgnoreCache] = true
+	def.Metadata[last] = md
+	return nil
 }
 
 // mainContext is the project as BuildKit sees it: dockerui's main context

@@ -10,6 +10,8 @@ import (
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/frontend/dockerui"
+	"github.com/moby/buildkit/solver/pb"
+	digest "github.com/opencontainers/go-digest"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -140,36 +142,41 @@ func TestProjectLockFollowsCogYAMLOrder(t *testing.T) {
 	}
 }
 
-func TestNoCacheReachesEveryStep(t *testing.T) {
-	amd64 := ocispec.Platform{OS: "linux", Architecture: "amd64"}
-	st := llb.Image("python:3.11-slim").Run(llb.Shlex("true")).Root()
-	ignored := func(opts map[string]string) (n, total int) {
-		bc, err := dockerui.NewClient(fakeClient{opts: opts})
-		if err != nil {
+func TestNoCacheMarksEveryRunAndNothingElse(t *testing.T) {
+	st := llb.Image("python:3.11-slim").Run(llb.Shlex("true")).Root().
+		File(llb.Mkdir("/x", 0o755)).Run(llb.Shlex("false")).Root()
+	def, err := st.Marshal(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ignoreCacheOfRuns(def); err != nil {
+		t.Fatal(err)
+	}
+	runs, others := 0, 0
+	for _, dt := range def.Def {
+		var op pb.Op
+		if err := op.UnmarshalVT(dt); err != nil {
 			t.Fatal(err)
 		}
-		def, err := st.Marshal(context.Background(), marshalOpts(bc, FormatBundle, amd64)...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, md := range def.Metadata {
-			total++
+		md := def.Metadata[digest.FromBytes(dt)]
+		switch {
+		case op.GetExec() != nil:
+			runs++
+			if !md.IgnoreCache {
+				t.Errorf("exec op %v keeps its cache", op.GetExec().Meta.Args)
+			}
+		case op.GetSource() != nil || op.GetFile() != nil:
+			others++
 			if md.IgnoreCache {
-				n++
+				t.Errorf("non-exec op %v ignores the cache", op.Op)
 			}
 		}
-		return n, total
 	}
-	if n, _ := ignored(map[string]string{}); n != 0 {
-		t.Errorf("without --no-cache %d ops ignore the cache", n)
+	if runs != 2 || others != 2 {
+		t.Fatalf("saw %d runs and %d other ops, want 2 and 2", runs, others)
 	}
-	if n, total := ignored(map[string]string{"no-cache": ""}); n < 2 || n < total-1 {
-		t.Errorf("--no-cache: %d of %d ops ignore the cache, want every op", n, total)
-	}
-	if n, _ := ignored(map[string]string{"no-cache": FormatBundle}); n < 2 {
-		t.Errorf("--no-cache-filter=bundle: %d ops ignore the cache", n)
-	}
-	if n, _ := ignored(map[string]string{"no-cache": FormatStandalone}); n != 0 {
-		t.Errorf("--no-cache-filter=standalone while building bundle: %d ops ignore the cache", n)
+	last := def.Metadata[digest.FromBytes(def.Def[len(def.Def)-1])]
+	if !last.Caps[pb.CapMetaIgnoreCache] {
+		t.Error("the definition does not declare the ignore-cache capability")
 	}
 }
