@@ -19,6 +19,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/pkg/errors"
+	"golang.org/x/sync/errgroup"
 )
 
 // optRevision is the frontend attribute buildx fills with the git commit of
@@ -46,7 +47,7 @@ func Build(ctx context.Context, c gwclient.Client) (*gwclient.Result, error) {
 		}
 	}
 
-	files, err := readBuildFiles(ctx, c, bc)
+	files, err := readBuildFiles(ctx, bc)
 	if err != nil {
 		return nil, err
 	}
@@ -67,12 +68,7 @@ func Build(ctx context.Context, c gwclient.Client) (*gwclient.Result, error) {
 		files.src.Warn(ctx, w.String(), configWarnOpts(smap, w))
 	}
 
-	lock, err := checkLock(cfg, files)
-	if err != nil {
-		return nil, withConfigSource(err, smap, files.lockSourceMap())
-	}
 	format := opts.ResolveFormat(len(cfg.Weights) > 0)
-
 	p := &plan{
 		c: c, bc: bc, cfg: cfg, files: files, format: format, version: opts.Version,
 		revision: bc.BuildOpts().Opts[optRevision],
@@ -80,14 +76,38 @@ func Build(ctx context.Context, c gwclient.Client) (*gwclient.Result, error) {
 	if p.epoch, err = sourceDateEpoch(bc.BuildArgs); err != nil {
 		return nil, err
 	}
-	if p.weights, err = cogllb.WeightRefs(cfg, lock); err != nil {
-		return nil, withConfigSource(err, smap)
-	}
-	if p.context, err = mainContext(ctx, bc, cfg, format); err != nil {
+	// Three independent reads, each a round trip to BuildKit (and for a
+	// local context to the client): done together, a warm build waits for
+	// the slowest instead of the sum.
+	var lock *config.Lock
+	eg, egctx := errgroup.WithContext(ctx)
+	eg.Go(func() error {
+		if err := files.readLock(egctx, c); err != nil {
+			return err
+		}
+		var err error
+		if lock, err = checkLock(cfg, files); err != nil {
+			return withConfigSource(err, smap, files.lockSourceMap())
+		}
+		if p.weights, err = cogllb.WeightRefs(cfg, lock); err != nil {
+			return withConfigSource(err, smap)
+		}
+		return nil
+	})
+	eg.Go(func() error {
+		var err error
+		p.context, err = mainContext(egctx, bc, cfg, format)
+		return err
+	})
+	eg.Go(func() error {
+		var err error
+		if p.requirements, err = readRequirements(egctx, c, bc, cfg); err != nil {
+			return withConfigSource(err, smap)
+		}
+		return nil
+	})
+	if err := eg.Wait(); err != nil {
 		return nil, err
-	}
-	if p.requirements, err = readRequirements(ctx, c, bc, cfg); err != nil {
-		return nil, withConfigSource(err, smap)
 	}
 
 	return assemble(ctx, bc, p.buildPlatform, format, lock)

@@ -66,13 +66,12 @@ type buildFiles struct {
 	src      *dockerui.Source
 }
 
-// readBuildFiles reads cog.yaml (required) and weights.lock (optional) from
-// the dockerfile input. dockerui.ReadEntrypoint does the input plumbing
-// (local, git, HTTP, frontend inputs) and gives the source map and warning
-// channel; weights.lock is added to the files it transfers, and read from a
-// second solve of the same definition, which BuildKit answers from the
-// result it already has.
-func readBuildFiles(ctx context.Context, c gwclient.Client, bc *dockerui.Client) (*buildFiles, error) {
+// readBuildFiles reads cog.yaml from the dockerfile input.
+// dockerui.ReadEntrypoint does the input plumbing (local, git, HTTP,
+// frontend inputs) and gives the source map and the warning channel;
+// weights.lock is added to the files it transfers, so readLock finds it
+// without another transfer.
+func readBuildFiles(ctx context.Context, bc *dockerui.Client) (*buildFiles, error) {
 	filename := bc.BuildOpts().Opts[optFilename]
 	f := &buildFiles{filename: filename, lockName: lockFilename(filename)}
 	src, err := bc.ReadEntrypoint(ctx, "YAML",
@@ -82,29 +81,34 @@ func readBuildFiles(ctx context.Context, c gwclient.Client, bc *dockerui.Client)
 	}
 	f.src = src
 	f.cogYAML = src.Data
+	return f, nil
+}
 
-	res, err := c.Solve(ctx, gwclient.SolveRequest{Definition: src.Definition.ToPB()})
+// readLock reads weights.lock (optional) next to cog.yaml, from a second
+// solve of the build-file definition, which BuildKit answers from the
+// result it already has.
+func (f *buildFiles) readLock(ctx context.Context, c gwclient.Client) error {
+	res, err := c.Solve(ctx, gwclient.SolveRequest{Definition: f.src.Definition.ToPB()})
 	if err != nil {
-		return nil, errors.Wrapf(err, "reading %s", f.lockName)
+		return errors.Wrapf(err, "reading %s", f.lockName)
 	}
 	ref, err := res.SingleRef()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// ReadDir with a pattern tells "absent" from "unreadable" without
 	// depending on how a missing file's error travels over gRPC.
 	entries, err := ref.ReadDir(ctx, gwclient.ReadDirRequest{Path: path.Dir(f.lockName), IncludePattern: LockFilename})
 	if err != nil {
-		return nil, errors.Wrapf(err, "looking for %s", f.lockName)
+		return errors.Wrapf(err, "looking for %s", f.lockName)
 	}
 	if len(entries) == 0 {
-		return f, nil
+		return nil
 	}
-	f.lock, err = dockerui.ReadFile(ctx, ref, f.lockName)
-	if err != nil {
-		return nil, errors.Wrapf(err, "reading %s", f.lockName)
+	if f.lock, err = dockerui.ReadFile(ctx, ref, f.lockName); err != nil {
+		return errors.Wrapf(err, "reading %s", f.lockName)
 	}
-	return f, nil
+	return nil
 }
 
 // lockSourceMap describes weights.lock to BuildKit so errors in it show
