@@ -24,8 +24,16 @@ install: build
 	install -D -m 0755 bin/cog-frontend $(DESTDIR)$(PREFIX)/bin/cog-frontend
 	$(DESTDIR)$(PREFIX)/bin/cog-frontend install-plugin
 
-# Everything CI checks: the environment, unit tests, lint, then the e2e suite.
-test: env-up unit lint e2e
+# Everything CI checks: the environment, then unit tests, lint and the e2e
+# suite. All three run even if one fails, so one CI log shows every problem;
+# the target fails if any did.
+test: env-up
+	@rc=0; \
+	$(MAKE) --no-print-directory unit || rc=1; \
+	$(MAKE) --no-print-directory lint || rc=1; \
+	$(MAKE) --no-print-directory e2e || rc=1; \
+	if [[ $$rc != 0 ]]; then echo "make test: FAILED (see unit/lint/e2e output above)"; fi; \
+	exit $$rc
 
 # Unit tests: no daemon, seconds.
 unit:
