@@ -18,7 +18,7 @@ bogus: 1
 `
 
 func TestConfigErrorsCarryTheirCogYAMLLines(t *testing.T) {
-	_, _, perr, smap := parse(t, brokenCogYAML)
+	_, _, smap, perr := parse(t, brokenCogYAML)
 	if perr == nil {
 		t.Fatal("config.Parse accepted a broken cog.yaml")
 	}
@@ -61,7 +61,7 @@ func TestConfigErrorsCarryTheirCogYAMLLines(t *testing.T) {
 }
 
 func TestErrorsWithoutPositionPassThrough(t *testing.T) {
-	_, _, _, smap := parse(t, "run: p.py:P\n")
+	_, _, smap, _ := parse(t, "run: p.py:P\n")
 	plain := &config.Error{Path: "weights", Msg: "no line known"}
 	if got := withConfigSource(plain, smap); len(errdefs.Sources(got)) != 0 || got != error(plain) {
 		t.Errorf("error without a line got sources: %v", errdefs.Sources(got))
@@ -92,7 +92,7 @@ func TestLineRange(t *testing.T) {
 }
 
 func TestConfigWarningsGoOutWithTheirLine(t *testing.T) {
-	_, warnings, err, smap := parse(t, `
+	_, warnings, smap, err := parse(t, `
 build:
   python_version: "3.11"
 predict: predict.py:Predictor

@@ -53,10 +53,10 @@ func (r memRef) StatFile(_ context.Context, req gwclient.StatRequest) (*fstypes.
 
 // parse parses cog.yaml text with the real config package and returns it
 // with a source map like the one dockerui builds.
-func parse(t *testing.T, yaml string) (*config.Config, []config.Warning, error, *llb.SourceMap) {
+func parse(t *testing.T, yaml string) (*config.Config, []config.Warning, *llb.SourceMap, error) {
 	t.Helper()
 	yaml = strings.TrimLeft(yaml, "\n")
 	cfg, warnings, err := config.Parse("cog.yaml", []byte(yaml))
 	st := llb.Scratch()
-	return cfg, warnings, err, llb.NewSourceMap(&st, "cog.yaml", "YAML", []byte(yaml))
+	return cfg, warnings, llb.NewSourceMap(&st, "cog.yaml", "YAML", []byte(yaml)), err
 }

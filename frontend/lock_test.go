@@ -48,7 +48,7 @@ func lockFor(t *testing.T, target string) []byte {
 }
 
 func TestLockProjectionWhenLockMatches(t *testing.T) {
-	cfg, _, err, _ := parse(t, weightsCogYAML)
+	cfg, _, _, err := parse(t, weightsCogYAML)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestLockProjectionWhenLockMatches(t *testing.T) {
 }
 
 func TestMissingLockIsDriftPointingAtTheWeight(t *testing.T) {
-	cfg, _, err, smap := parse(t, weightsCogYAML)
+	cfg, _, smap, err := parse(t, weightsCogYAML)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestMissingLockIsDriftPointingAtTheWeight(t *testing.T) {
 }
 
 func TestChangedTargetIsDrift(t *testing.T) {
-	cfg, _, err, _ := parse(t, weightsCogYAML)
+	cfg, _, _, err := parse(t, weightsCogYAML)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestChangedTargetIsDrift(t *testing.T) {
 }
 
 func TestOrphanedLockEntryIsDrift(t *testing.T) {
-	cfg, _, err, _ := parse(t, "build:\n  python_version: \"3.11\"\nrun: predict.py:Predictor\n")
+	cfg, _, _, err := parse(t, "build:\n  python_version: \"3.11\"\nrun: predict.py:Predictor\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestOrphanedLockEntryIsDrift(t *testing.T) {
 }
 
 func TestNoWeightsNoLockIsFine(t *testing.T) {
-	cfg, _, err, _ := parse(t, "build:\n  python_version: \"3.11\"\nrun: predict.py:Predictor\n")
+	cfg, _, _, err := parse(t, "build:\n  python_version: \"3.11\"\nrun: predict.py:Predictor\n")
 	if err != nil {
 		t.Fatal(err)
 	}

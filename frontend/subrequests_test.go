@@ -27,7 +27,7 @@ run: predict.py:Predictor
 `
 
 func TestOutlineListsBuildArgsAndSecretsWithLocations(t *testing.T) {
-	cfg, _, err, smap := parse(t, secretsCogYAML)
+	cfg, _, smap, err := parse(t, secretsCogYAML)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestOutlineListsBuildArgsAndSecretsWithLocations(t *testing.T) {
 }
 
 func TestTargetsAreTheFormats(t *testing.T) {
-	cfg, _, err, smap := parse(t, secretsCogYAML)
+	cfg, _, smap, err := parse(t, secretsCogYAML)
 	if err != nil {
 		t.Fatal(err)
 	}
