@@ -676,3 +676,29 @@ func TestBuildxSecret(t *testing.T) {
 		t.Errorf("failure without the secret does not point into cog.yaml:\n%s", tail(out, 30))
 	}
 }
+
+// TestBuildxNamedContextReplacesBaseImage: `--build-context
+// python:3.11-slim=docker-image://...` swaps the base image, as it does for
+// a Dockerfile's FROM.
+func TestBuildxNamedContextReplacesBaseImage(t *testing.T) {
+	e := testEnv(t)
+	fe := frontendImage(t, e)
+	dir := prepareExample(t, e, hello.name, fe)
+	layout := filepath.Join(t.TempDir(), "oci")
+	mustBuildx(t, e, dir, "-f", "cog.yaml",
+		"--build-context", "python:3.11-slim=docker-image://"+e.Registry+"/library/python:3.13-slim",
+		"--output", "type=oci,dest="+layout+",tar=false", ".")
+	img := layoutImage(t, layout)
+	var pyver string
+	for _, kv := range img.Config.Env {
+		if v, ok := strings.CutPrefix(kv, "PYTHON_VERSION="); ok {
+			pyver = v
+		}
+	}
+	if !strings.HasPrefix(pyver, "3.13") {
+		t.Errorf("PYTHON_VERSION = %q, want the 3.13 image given as the named context; env: %v", pyver, img.Config.Env)
+	}
+	if !strings.Contains(img.Config.Labels["run.cog.pip_freeze"], "cog==") {
+		t.Errorf("the build on the replaced base did not install cog:\n%s", img.Config.Labels["run.cog.pip_freeze"])
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/moby/buildkit/frontend/subrequests/targets"
 	"github.com/moby/buildkit/solver/pb"
 	"github.com/moby/buildkit/util/apicaps"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/pkg/errors"
@@ -162,6 +163,15 @@ func (p *plan) buildPlatform(ctx context.Context, platform *ocispec.Platform, id
 		Version:        p.version,
 		Revision:       p.revision,
 		MetaResolver:   p.c,
+		// `--build-context python:3.11-slim=...` replaces an image the
+		// build starts from, as with Dockerfiles.
+		NamedContext: func(ctx context.Context, ref string) (*llb.State, *dockerspec.DockerOCIImage, error) {
+			nc, err := p.bc.NamedContext(ref, dockerui.ContextOpt{Platform: &target, ResolveMode: p.bc.ImageResolveMode.String()})
+			if err != nil || nc == nil {
+				return nil, nil, err
+			}
+			return nc.Load(ctx)
+		},
 	}
 	if p.epoch != nil {
 		opt.Epoch = *p.epoch
