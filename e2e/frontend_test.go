@@ -702,3 +702,35 @@ func TestBuildxNamedContextReplacesBaseImage(t *testing.T) {
 		t.Errorf("the build on the replaced base did not install cog:\n%s", img.Config.Labels["run.cog.pip_freeze"])
 	}
 }
+
+// TestBuildxFailingStepShowsItsCogYAMLLine: a build step that fails is
+// reported at the cog.yaml line that produced it (LLB source maps).
+func TestBuildxFailingStepShowsItsCogYAMLLine(t *testing.T) {
+	e := testEnv(t)
+	fe := frontendImage(t, e)
+	dir := prepareExample(t, e, hello.name, fe)
+	cogPath := filepath.Join(dir, "cog.yaml")
+	data, err := os.ReadFile(cogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing := strings.Replace(string(data), "build:\n", "build:\n  run:\n    - echo fine\n    - exit 3\n", 1)
+	if err := os.WriteFile(cogPath, []byte(failing), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lineNo := 0
+	for i, l := range strings.Split(failing, "\n") {
+		if strings.Contains(l, "- exit 3") {
+			lineNo = i + 1
+		}
+	}
+	out, err := runErr(t, dir, "docker", "buildx", "build", "--builder", e.Builder, "--progress=plain", "-f", "cog.yaml", "--output", "type=cacheonly", ".")
+	if err == nil {
+		t.Fatalf("a failing build.run step built:\n%s", tail(out, 30))
+	}
+	for _, want := range []string{fmt.Sprintf("cog.yaml:%d", lineNo), ">>>     - exit 3", "exit code: 3"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("buildx output does not contain %q:\n%s", want, tail(out, 30))
+		}
+	}
+}
