@@ -254,12 +254,46 @@ type vertex struct {
 	Log       string // the step's output (Go client only)
 }
 
+// vertexSet folds progress updates into the final state of each vertex,
+// in first-seen order.
+type vertexSet struct {
+	byDigest map[string]*vertex
+	order    []string
+}
+
+func (s *vertexSet) update(digest, name string, inputs int, cached, completed bool, errText string) *vertex {
+	if s.byDigest == nil {
+		s.byDigest = map[string]*vertex{}
+	}
+	cur, ok := s.byDigest[digest]
+	if !ok {
+		cur = &vertex{}
+		s.byDigest[digest] = cur
+		s.order = append(s.order, digest)
+	}
+	cur.Name = name
+	cur.Inputs = max(cur.Inputs, inputs)
+	cur.Cached = cur.Cached || cached
+	cur.Completed = cur.Completed || completed
+	if errText != "" {
+		cur.Error = errText
+	}
+	return cur
+}
+
+func (s *vertexSet) list() []vertex {
+	out := make([]vertex, 0, len(s.order))
+	for _, d := range s.order {
+		out = append(out, *s.byDigest[d])
+	}
+	return out
+}
+
 // parseRawJSON reads `--progress=rawjson` output (one SolveStatus per line)
-// into the final state of each vertex, in first-seen order.
+// into the final state of each vertex.
 func parseRawJSON(t *testing.T, out string) []vertex {
 	t.Helper()
-	byDigest := map[string]*vertex{}
-	var order []string
+	var set vertexSet
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
@@ -281,54 +315,25 @@ func parseRawJSON(t *testing.T, out string) []vertex {
 			continue
 		}
 		for _, v := range st.Vertexes {
-			cur, ok := byDigest[v.Digest]
-			if !ok {
-				cur = &vertex{}
-				byDigest[v.Digest] = cur
-				order = append(order, v.Digest)
-			}
-			cur.Name = v.Name
-			cur.Inputs = max(cur.Inputs, len(v.Inputs))
-			cur.Cached = cur.Cached || v.Cached
-			cur.Completed = cur.Completed || v.Completed != nil
-			if v.Error != "" {
-				cur.Error = v.Error
-			}
+			set.update(v.Digest, v.Name, len(v.Inputs), v.Cached, v.Completed != nil, v.Error)
 		}
 	}
-	out2 := make([]vertex, 0, len(order))
-	for _, d := range order {
-		out2 = append(out2, *byDigest[d])
-	}
-	return out2
+	return set.list()
 }
 
-// statusVertices collects the Go client's status stream like parseRawJSON.
+// statusVertices collects the Go client's status stream like parseRawJSON,
+// with each step's log.
 func statusVertices(ch chan *bkclient.SolveStatus) func() []vertex {
-	byDigest := map[string]*vertex{}
-	var order []string
+	var set vertexSet
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for st := range ch {
 			for _, v := range st.Vertexes {
-				d := v.Digest.String()
-				cur, ok := byDigest[d]
-				if !ok {
-					cur = &vertex{}
-					byDigest[d] = cur
-					order = append(order, d)
-				}
-				cur.Name = v.Name
-				cur.Inputs = max(cur.Inputs, len(v.Inputs))
-				cur.Cached = cur.Cached || v.Cached
-				cur.Completed = cur.Completed || v.Completed != nil
-				if v.Error != "" {
-					cur.Error = v.Error
-				}
+				set.update(v.Digest.String(), v.Name, len(v.Inputs), v.Cached, v.Completed != nil, v.Error)
 			}
 			for _, l := range st.Logs {
-				if cur, ok := byDigest[l.Vertex.String()]; ok {
+				if cur, ok := set.byDigest[l.Vertex.String()]; ok {
 					cur.Log += string(l.Data)
 				}
 			}
@@ -336,11 +341,7 @@ func statusVertices(ch chan *bkclient.SolveStatus) func() []vertex {
 	}()
 	return func() []vertex {
 		<-done
-		out := make([]vertex, 0, len(order))
-		for _, d := range order {
-			out = append(out, *byDigest[d])
-		}
-		return out
+		return set.list()
 	}
 }
 
