@@ -71,5 +71,10 @@ env-clean:
 demo:
 	hack/demo.sh
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# Performance targets, each reported as a ratio against a peer tool measured
+# in the same run: weights import vs sha256sum (weights/), the frontend vs the
+# stock Dockerfile frontend, and the first push vs crane and oras (e2e/).
+bench: env-up
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./config ./llb ./weights
+	$(DEV_ENV); $(GO) test -tags e2e -run '^$$' -bench 'FrontendVsDockerfile' -benchtime 3x -timeout 50m ./e2e
+	$(DEV_ENV); $(GO) test -tags e2e -run '^$$' -bench 'ExporterFirstPush' -benchtime 2x -timeout 50m ./e2e
