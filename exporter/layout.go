@@ -16,6 +16,9 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/cog-frontend/cog-frontend/internal/atomicfile"
+	"github.com/cog-frontend/cog-frontend/internal/ctxio"
 )
 
 // layoutIndex is the layout's index.json: the bundle index under tag, and,
@@ -89,10 +92,10 @@ func WriteLayout(ctx context.Context, b *Bundle, dest, tag string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileSync(filepath.Join(tmp, "index.json"), idx); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(tmp, "index.json"), idx, 0o644); err != nil {
 		return err
 	}
-	if err := writeFileSync(filepath.Join(tmp, ocispec.ImageLayoutFile), ociLayoutFile); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(tmp, ocispec.ImageLayoutFile), ociLayoutFile, 0o644); err != nil {
 		return err
 	}
 	old := ""
@@ -148,7 +151,7 @@ func writeLayoutBlob(ctx context.Context, tmp, prev string, n node) error {
 		return err
 	}
 	v := n.desc.Digest.Verifier()
-	written, err := io.Copy(io.MultiWriter(f, v), ctxReader{ctx, rc})
+	written, err := io.Copy(io.MultiWriter(f, v), ctxio.Reader(ctx, rc))
 	if err == nil {
 		err = f.Sync()
 	}
@@ -178,29 +181,7 @@ func WriteTar(ctx context.Context, b *Bundle, dest, tag string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(dest)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	err = writeTarTo(ctx, b, f, tag)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), dest); err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
+	return atomicfile.Write(dest, 0o644, func(w io.Writer) error { return writeTarTo(ctx, b, w, tag) })
 }
 
 func writeTarTo(ctx context.Context, b *Bundle, w io.Writer, tag string) error {
@@ -258,7 +239,7 @@ func writeTarTo(ctx context.Context, b *Bundle, w io.Writer, tag string) error {
 			return err
 		}
 		v := n.desc.Digest.Verifier()
-		written, err := io.Copy(io.MultiWriter(tw, v), io.LimitReader(ctxReader{ctx, rc}, n.desc.Size+1))
+		written, err := io.Copy(io.MultiWriter(tw, v), io.LimitReader(ctxio.Reader(ctx, rc), n.desc.Size+1))
 		rc.Close()
 		if err != nil {
 			return fmt.Errorf("write blob %s: %w", n.desc.Digest, err)
@@ -270,48 +251,10 @@ func writeTarTo(ctx context.Context, b *Bundle, w io.Writer, tag string) error {
 	return tw.Close()
 }
 
-// ctxReader stops a long copy when the context is cancelled.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
 func randHex() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// writeFileSync writes data to path via a temporary file in the same
-// directory, fsync and rename.
-func writeFileSync(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 func syncDir(dir string) {

@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cog-frontend/cog-frontend/internal/atomicfile"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -517,7 +518,7 @@ func (p *Pusher) saveState(path string, s uploadState) {
 	}
 	b, _ := json.Marshal(s)
 	if os.MkdirAll(filepath.Dir(path), 0o700) == nil {
-		_ = writeFileSync(path, b) // best effort: losing it only costs a restart
+		_ = atomicfile.WriteFile(path, b, 0o644) // best effort: losing it only costs a restart
 	}
 }
 

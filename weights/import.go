@@ -17,6 +17,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/internal/atomicfile"
+	"github.com/cog-frontend/cog-frontend/internal/ctxio"
 )
 
 // Status says what an import found for one weight.
@@ -231,7 +233,7 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportResult, error) {
 		return nil, err
 	}
 	if oldBytes == nil || string(b) != string(oldCanon) {
-		if err := writeFileAtomic(opts.LockPath, b, 0o644); err != nil {
+		if err := atomicfile.WriteFile(opts.LockPath, b, 0o644); err != nil {
 			return nil, fmt.Errorf("write %s: %w", opts.LockPath, err)
 		}
 		res.LockWritten = true
@@ -509,7 +511,7 @@ func hashOne(ctx context.Context, f *srcFile, pr *progressMeter) error {
 		return err
 	}
 	defer r.Close()
-	d, n, err := hashReader(ctxReader{ctx, pr.reader(r)})
+	d, n, err := hashReader(ctxio.Reader(ctx, pr.reader(r)))
 	if err != nil {
 		return fmt.Errorf("read %s: %w", f.abs, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/internal/ctxio"
 )
 
 // httpClient is shared by the remote sources; no overall timeout, since a
@@ -181,7 +182,7 @@ func (s *Store) download(ctx context.Context, u, expected string, hdr http.Heade
 		meta.ETag = strongETag(resp.Header.Get("ETag"))
 		mb, _ := json.Marshal(meta)
 		_ = os.WriteFile(metaPath, mb, 0o644)
-		n, err := io.CopyBuffer(io.MultiWriter(f, h), ctxReader{ctx, resp.Body}, make([]byte, copyBufSize))
+		n, err := io.CopyBuffer(io.MultiWriter(f, h), ctxio.Reader(ctx, resp.Body), make([]byte, copyBufSize))
 		resp.Body.Close()
 		have += n
 		if err != nil {

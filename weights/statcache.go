@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/cog-frontend/cog-frontend/internal/atomicfile"
 )
 
 // statKey is what must be unchanged for a cached file digest to be trusted.
@@ -108,48 +110,9 @@ func (c *statCache) save() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(c.file, b, 0o644); err != nil {
+	if err := atomicfile.WriteFile(c.file, b, 0o644); err != nil {
 		return err
 	}
 	c.dirty = false
-	return nil
-}
-
-// writeFileAtomic writes data to a temp file in path's directory, fsyncs it
-// and renames it over path, so readers see the old or the new file, never
-// a partial one.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync() // make the rename durable
-		d.Close()
-	}
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/gofrs/flock"
+
+	"github.com/cog-frontend/cog-frontend/internal/ctxio"
 )
 
 // Store is the local content store: blobs keyed by sha256 under
@@ -169,21 +171,8 @@ func (s *Store) Put(ctx context.Context, expected string, r io.Reader) (string, 
 		return "", err
 	}
 	defer in.Abort()
-	if _, err := io.CopyBuffer(in, ctxReader{ctx, r}, make([]byte, copyBufSize)); err != nil {
+	if _, err := io.CopyBuffer(in, ctxio.Reader(ctx, r), make([]byte, copyBufSize)); err != nil {
 		return "", err
 	}
 	return in.Commit(expected)
-}
-
-// ctxReader stops a copy when the context is cancelled.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

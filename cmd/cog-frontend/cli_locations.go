@@ -15,6 +15,8 @@ import (
 	"github.com/gofrs/flock"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/cog-frontend/cog-frontend/internal/atomicfile"
 )
 
 // maxReposPerBlob bounds the record: a few candidates are enough to mount.
@@ -67,14 +69,7 @@ func (l *locations) record(repo string, blobs []digest.Digest) {
 	if err != nil {
 		return
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(l.path), ".locations-*")
-	if err != nil {
-		return
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(raw); err == nil && tmp.Sync() == nil && tmp.Close() == nil {
-		_ = os.Rename(tmp.Name(), l.path)
-	}
+	_ = atomicfile.WriteFile(l.path, raw, 0o644) // a hint file: losing an update only costs a mount attempt
 }
 
 func loadLocationsFrom(path string) map[digest.Digest][]string {

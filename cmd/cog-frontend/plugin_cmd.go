@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cog-frontend/cog-frontend/internal/atomicfile"
 )
 
 const pluginName = "cog"
@@ -99,24 +101,7 @@ func newInstallPluginCmd() *cobra.Command {
 				return err
 			}
 			dst := filepath.Join(dir, "docker-"+pluginName)
-			tmp, err := os.CreateTemp(dir, ".docker-"+pluginName+".tmp-*")
-			if err != nil {
-				return err
-			}
-			defer os.Remove(tmp.Name())
-			if _, err = tmp.Write(data); err == nil {
-				err = tmp.Sync()
-			}
-			if cerr := tmp.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-			if err := os.Chmod(tmp.Name(), 0o755); err != nil {
-				return err
-			}
-			if err := os.Rename(tmp.Name(), dst); err != nil {
+			if err := atomicfile.WriteFile(dst, data, 0o755); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "installed %s; try: docker cog --help\n", dst)
