@@ -37,15 +37,9 @@ func Artifacts(ctx context.Context, opts ArtifactsOptions) ([]Artifact, error) {
 	if opts.LockPath == "" {
 		opts.LockPath = filepath.Join(opts.ProjectDir, "weights.lock")
 	}
-	st := opts.Store
-	if st == nil {
-		dir, err := DefaultStoreDir()
-		if err != nil {
-			return nil, err
-		}
-		if st, err = OpenStore(dir); err != nil {
-			return nil, err
-		}
+	st, err := storeOrDefault(opts.Store)
+	if err != nil {
+		return nil, err
 	}
 	lock, raw, err := readLock(opts.LockPath)
 	if err != nil {

@@ -94,15 +94,9 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportResult, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	st := opts.Store
-	if st == nil {
-		dir, err := DefaultStoreDir()
-		if err != nil {
-			return nil, err
-		}
-		if st, err = OpenStore(dir); err != nil {
-			return nil, err
-		}
+	st, err := storeOrDefault(opts.Store)
+	if err != nil {
+		return nil, err
 	}
 	if !opts.DryRun {
 		// One import per weights.lock at a time, across processes: the lock

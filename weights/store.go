@@ -176,3 +176,16 @@ func (s *Store) Put(ctx context.Context, expected string, r io.Reader) (string, 
 	}
 	return in.Commit(expected)
 }
+
+// storeOrDefault returns st, or the store in its default location
+// (DefaultStoreDir) when st is nil.
+func storeOrDefault(st *Store) (*Store, error) {
+	if st != nil {
+		return st, nil
+	}
+	dir, err := DefaultStoreDir()
+	if err != nil {
+		return nil, err
+	}
+	return OpenStore(dir)
+}
