@@ -448,36 +448,48 @@ func TestBuildxSyntaxLine(t *testing.T) {
 // TestBuildxBrokenCogYAMLShowsTheLine: a cog.yaml error comes back through
 // buildx with the file, the line number and the offending line's text.
 func TestBuildxBrokenCogYAMLShowsTheLine(t *testing.T) {
-	e := testEnv(t)
-	fe := frontendImage(t, e)
-	dir := prepareExample(t, e, hello.name, fe)
-	cogPath := filepath.Join(dir, "cog.yaml")
-	data, err := os.ReadFile(cogPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	broken := strings.Replace(string(data), "python_version:", "pyhton_version:", 1)
-	if broken == string(data) {
-		t.Fatal("examples/hello/cog.yaml has no python_version line to break")
-	}
-	if err := os.WriteFile(cogPath, []byte(broken), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	lineNo := 0
-	for i, l := range strings.Split(broken, "\n") {
-		if strings.Contains(l, "pyhton_version:") {
-			lineNo = i + 1
-		}
-	}
-	out, err := runErr(t, dir, "docker", "buildx", "build", "--builder", e.Builder, "--progress=plain", "-f", "cog.yaml", "--output", "type=cacheonly", ".")
-	if err == nil {
-		t.Fatalf("build of a broken cog.yaml succeeded:\n%s", tail(out, 40))
-	}
+	out, lineNo := buildxHelloWithCogYAML(t, "python_version:", "pyhton_version:", "pyhton_version:")
 	for _, want := range []string{"pyhton_version", fmt.Sprintf("cog.yaml:%d", lineNo), fmt.Sprintf("%d | ", lineNo)} {
 		if !strings.Contains(out, want) {
 			t.Errorf("buildx output does not contain %q:\n%s", want, tail(out, 40))
 		}
 	}
+}
+
+// buildxHelloWithCogYAML builds examples/hello through the frontend image
+// with the first `old` in its cog.yaml replaced by `with`, expects the build
+// to fail, and returns buildx's output and the 1-based line of cog.yaml that
+// contains `marker`.
+func buildxHelloWithCogYAML(t *testing.T, old, with, marker string) (string, int) {
+	t.Helper()
+	e := testEnv(t)
+	dir := prepareExample(t, e, hello.name, frontendImage(t, e))
+	cogPath := filepath.Join(dir, "cog.yaml")
+	data, err := os.ReadFile(cogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(data), old, with, 1)
+	if edited == string(data) {
+		t.Fatalf("examples/hello/cog.yaml has no %q to replace", old)
+	}
+	if err := os.WriteFile(cogPath, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lineNo := 0
+	for i, l := range strings.Split(edited, "\n") {
+		if strings.Contains(l, marker) {
+			lineNo = i + 1
+		}
+	}
+	if lineNo == 0 {
+		t.Fatalf("edited cog.yaml has no line containing %q", marker)
+	}
+	out, err := runErr(t, dir, "docker", "buildx", "build", "--builder", e.Builder, "--progress=plain", "-f", "cog.yaml", "--output", "type=cacheonly", ".")
+	if err == nil {
+		t.Fatalf("the build of an edited cog.yaml (%q -> %q) succeeded, want a failure:\n%s", old, with, tail(out, 40))
+	}
+	return out, lineNo
 }
 
 // TestBuildxBuildkitSyntaxArg: no syntax line and no -f; the frontend comes
@@ -707,28 +719,7 @@ func TestBuildxNamedContextReplacesBaseImage(t *testing.T) {
 // TestBuildxFailingStepShowsItsCogYAMLLine: a build step that fails is
 // reported at the cog.yaml line that produced it (LLB source maps).
 func TestBuildxFailingStepShowsItsCogYAMLLine(t *testing.T) {
-	e := testEnv(t)
-	fe := frontendImage(t, e)
-	dir := prepareExample(t, e, hello.name, fe)
-	cogPath := filepath.Join(dir, "cog.yaml")
-	data, err := os.ReadFile(cogPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	failing := strings.Replace(string(data), "build:\n", "build:\n  run:\n    - echo fine\n    - exit 3\n", 1)
-	if err := os.WriteFile(cogPath, []byte(failing), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	lineNo := 0
-	for i, l := range strings.Split(failing, "\n") {
-		if strings.Contains(l, "- exit 3") {
-			lineNo = i + 1
-		}
-	}
-	out, err := runErr(t, dir, "docker", "buildx", "build", "--builder", e.Builder, "--progress=plain", "-f", "cog.yaml", "--output", "type=cacheonly", ".")
-	if err == nil {
-		t.Fatalf("a failing build.run step built:\n%s", tail(out, 30))
-	}
+	out, lineNo := buildxHelloWithCogYAML(t, "build:\n", "build:\n  run:\n    - echo fine\n    - exit 3\n", "- exit 3")
 	for _, want := range []string{fmt.Sprintf("cog.yaml:%d", lineNo), ">>>     - exit 3", "exit code: 3"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("buildx output does not contain %q:\n%s", want, tail(out, 30))
