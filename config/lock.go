@@ -245,16 +245,8 @@ func (w *walker) lockSources(f field) []LockSource {
 	return out
 }
 
-func (w *walker) lockPatterns(f field) []string {
-	items, _ := w.list(f)
-	out := []string{}
-	for _, it := range items {
-		if s, ok := w.str(it); ok {
-			out = append(out, s)
-		}
-	}
-	return out
-}
+// lockPatterns is strs that gives [] rather than nil for an empty list.
+func (w *walker) lockPatterns(f field) []string { return nonNil(w.strs(f)) }
 
 func (w *walker) lockFiles(f field) []LockFile {
 	items, _ := w.list(f)
