@@ -463,19 +463,7 @@ func TestBuildxBrokenCogYAMLShowsTheLine(t *testing.T) {
 func buildxHelloWithCogYAML(t *testing.T, old, with, marker string) (string, int) {
 	t.Helper()
 	e := testEnv(t)
-	dir := prepareExample(t, e, hello.name, frontendImage(t, e))
-	cogPath := filepath.Join(dir, "cog.yaml")
-	data, err := os.ReadFile(cogPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	edited := strings.Replace(string(data), old, with, 1)
-	if edited == string(data) {
-		t.Fatalf("examples/hello/cog.yaml has no %q to replace", old)
-	}
-	if err := os.WriteFile(cogPath, []byte(edited), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, edited := editedHello(t, e, old, with)
 	lineNo := 0
 	for i, l := range strings.Split(edited, "\n") {
 		if strings.Contains(l, marker) {
@@ -490,6 +478,27 @@ func buildxHelloWithCogYAML(t *testing.T, old, with, marker string) (string, int
 		t.Fatalf("the build of an edited cog.yaml (%q -> %q) succeeded, want a failure:\n%s", old, with, tail(out, 40))
 	}
 	return out, lineNo
+}
+
+// editedHello prepares examples/hello for a build through the frontend image
+// with the first `old` in its cog.yaml replaced by `with`, and returns the
+// project directory and the edited cog.yaml.
+func editedHello(t *testing.T, e *Env, old, with string) (string, string) {
+	t.Helper()
+	dir := prepareExample(t, e, hello.name, frontendImage(t, e))
+	cogPath := filepath.Join(dir, "cog.yaml")
+	data, err := os.ReadFile(cogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(data), old, with, 1)
+	if edited == string(data) {
+		t.Fatalf("examples/hello/cog.yaml has no %q to replace", old)
+	}
+	if err := os.WriteFile(cogPath, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, edited
 }
 
 // TestBuildxBuildkitSyntaxArg: no syntax line and no -f; the frontend comes
@@ -615,17 +624,7 @@ func inProcessBuild(t testing.TB, e *Env, dir, layout string, attrs map[string]s
 // what cog.yaml accepts, without building anything.
 func TestBuildxCallSubrequests(t *testing.T) {
 	e := testEnv(t)
-	fe := frontendImage(t, e)
-	dir := prepareExample(t, e, hello.name, fe)
-	cogPath := filepath.Join(dir, "cog.yaml")
-	data, err := os.ReadFile(cogPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	withSecret := strings.Replace(string(data), "build:\n", "build:\n  run:\n    - command: test -s /run/secrets/token\n      mounts:\n        - type: secret\n          id: token\n          target: /run/secrets/token\n", 1)
-	if err := os.WriteFile(cogPath, []byte(withSecret), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, _ := editedHello(t, e, "build:\n", "build:\n  run:\n    - command: test -s /run/secrets/token\n      mounts:\n        - type: secret\n          id: token\n          target: /run/secrets/token\n")
 	out := run(t, dir, "docker", "buildx", "build", "--builder", e.Builder, "--call", "outline", "-f", "cog.yaml", ".")
 	for _, want := range []string{frontend.BuildArgFormat, frontend.BuildArgVersion, "token"} {
 		if !strings.Contains(out, want) {
@@ -644,19 +643,10 @@ func TestBuildxCallSubrequests(t *testing.T) {
 // passed with --secret, and the secret is not left in the image.
 func TestBuildxSecret(t *testing.T) {
 	e := testEnv(t)
-	fe := frontendImage(t, e)
-	dir := prepareExample(t, e, hello.name, fe)
-	cogPath := filepath.Join(dir, "cog.yaml")
-	data, err := os.ReadFile(cogPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	value := fmt.Sprintf("s3cret-%d", time.Now().UnixNano())
 	step := "build:\n  run:\n    - command: test \"$(cat /run/secrets/token)\" = " + value + " && echo secret-ok > /secret-check\n" +
 		"      mounts:\n        - type: secret\n          id: token\n          target: /run/secrets/token\n"
-	if err := os.WriteFile(cogPath, []byte(strings.Replace(string(data), "build:\n", step, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, edited := editedHello(t, e, "build:\n", step)
 	secretFile := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(secretFile, []byte(value), 0o600); err != nil {
 		t.Fatal(err)
@@ -674,11 +664,7 @@ func TestBuildxSecret(t *testing.T) {
 	// Without --secret the step fails, pointing at its cog.yaml line. The
 	// command changes so the step runs again (a secret's value is not part
 	// of the cache key); the steps above it stay cached.
-	data, err = os.ReadFile(cogPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cogPath, []byte(strings.Replace(string(data), "> /secret-check", "> /secret-check && true", 1)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "cog.yaml"), []byte(strings.Replace(edited, "> /secret-check", "> /secret-check && true", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out, err := buildx(t, e, dir, "-f", "cog.yaml", "--output", "type=cacheonly", ".")
