@@ -324,7 +324,12 @@ func retryable(err error) bool {
 	}
 	var he *httpError
 	if errors.As(err, &he) {
-		return he.Status >= 500 || he.Status == http.StatusTooManyRequests || he.Status == http.StatusRequestTimeout
+		// A 416 on PATCH means our offset and the registry's disagree, e.g.
+		// the registry was still storing the body of a request whose
+		// connection dropped when we asked for the offset. The upload loop
+		// asks again and continues from the registry's answer.
+		offsetMismatch := he.Status == http.StatusRequestedRangeNotSatisfiable && he.Method == http.MethodPatch
+		return he.Status >= 500 || he.Status == http.StatusTooManyRequests || he.Status == http.StatusRequestTimeout || offsetMismatch
 	}
 	if errors.Is(err, context.Canceled) {
 		// a request cancelled by our stall watchdog, not by the caller

@@ -48,6 +48,8 @@ func TestRetryableClassification(t *testing.T) {
 		{&httpError{Status: 429}, true},
 		{&httpError{Status: 404}, false},
 		{&httpError{Status: 401}, false},
+		{&httpError{Method: "PATCH", Status: 416}, true},
+		{&httpError{Method: "PUT", Status: 416}, false},
 		{fmt.Errorf("write: %w", syscall.ECONNRESET), true},
 		{io.ErrUnexpectedEOF, true},
 		{fmt.Errorf("PATCH x: %w", errStalled), true},
