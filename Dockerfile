@@ -36,8 +36,10 @@ RUN --mount=type=bind,target=. \
 FROM scratch AS binaries
 COPY --from=binary /out/cog-frontend /
 
-# The frontend image. BuildKit runs its entrypoint with the gateway
-# environment; the binary recognises it and serves the gateway API.
+# The frontend image. BuildKit runs its entrypoint, which names the gateway
+# mode explicitly: the environment BuildKit sets differs between BuildKit
+# distributions (Docker Engine's embedded one among them), so the binary
+# never guesses its mode from it.
 FROM scratch AS frontend
 # The frontend only talks to BuildKit over stdio; it needs no network.
 LABEL moby.buildkit.frontend.network.none="true"
@@ -46,4 +48,4 @@ LABEL moby.buildkit.frontend.network.none="true"
 # (--call outline|targets) and named contexts (--build-context).
 LABEL moby.buildkit.frontend.caps="moby.buildkit.frontend.inputs,moby.buildkit.frontend.subrequests,moby.buildkit.frontend.contexts"
 COPY --from=binary /out/cog-frontend /cog-frontend
-ENTRYPOINT ["/cog-frontend"]
+ENTRYPOINT ["/cog-frontend", "gateway"]

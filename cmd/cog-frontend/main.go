@@ -1,6 +1,7 @@
 // Command cog-frontend is the project's one binary. BuildKit starts it as a
-// gateway frontend; a person runs it as a CLI; installed as docker-cog it is
-// a Docker CLI plugin.
+// gateway frontend (`cog-frontend gateway`, the frontend image's
+// entrypoint); a person runs it as a CLI; installed as docker-cog it is a
+// Docker CLI plugin.
 package main
 
 import (
@@ -37,9 +38,6 @@ func newRootCmd() *cobra.Command {
 }
 
 func main() {
-	if runAsGatewayFrontend() {
-		return
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newRootCmd().ExecuteContext(ctx); err != nil {
