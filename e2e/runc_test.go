@@ -31,6 +31,9 @@ type container struct {
 	PID    int
 	Bundle string
 	Log    string // the container's stdout+stderr
+	// refreshLog, when set, rewrites Log from the container's runtime
+	// (docker logs) before it is read.
+	refreshLog func()
 }
 
 // runImage unpacks image ref (a tag inside the OCI layout dir) and starts
@@ -125,6 +128,9 @@ func (c *container) curlErr(t *testing.T, args ...string) (string, error) {
 }
 
 func (c *container) logs() string {
+	if c.refreshLog != nil {
+		c.refreshLog()
+	}
 	dt, _ := os.ReadFile(c.Log)
 	return string(dt)
 }
