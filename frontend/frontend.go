@@ -32,6 +32,9 @@ const optRevision = "vcs:revision"
 // client.Build to run it in-process.
 func Build(ctx context.Context, c gwclient.Client) (*gwclient.Result, error) {
 	c = newWithFilename(c)
+	if err := checkCaps(c.BuildOpts()); err != nil {
+		return nil, err
+	}
 	bc, err := dockerui.NewClient(c)
 	if err != nil {
 		return nil, err
