@@ -7,6 +7,12 @@ import (
 	"github.com/cog-frontend/cog-frontend/config"
 )
 
+// LoadLock reads weights.lock; a missing file is an empty lock.
+func LoadLock(path string) (*config.Lock, error) {
+	l, _, err := readLock(path)
+	return l, err
+}
+
 // readLock reads weights.lock with config's strict parser; a missing file
 // is an empty lock. The raw bytes are returned so a rewrite can be skipped
 // when nothing changed.

@@ -37,30 +37,6 @@ func testRegistry(t *testing.T, h http.Handler) string {
 	return strings.TrimPrefix(srv.URL, "http://")
 }
 
-func TestParseRepositoryLoopbackIsPlainHTTP(t *testing.T) {
-	for s, scheme := range map[string]string{
-		"127.0.0.1:5001/acct/model":     "http",
-		"localhost:5000/m":              "http",
-		"[::1]:5000/m":                  "http",
-		"registry.example.com/acct/m":   "https",
-		"registry.example.com:443/a/mm": "https",
-	} {
-		r, err := ParseRepository(s)
-		if err != nil {
-			t.Errorf("%s: %v", s, err)
-			continue
-		}
-		if r.Scheme() != scheme {
-			t.Errorf("%s: scheme %s, want %s", s, r.Scheme(), scheme)
-		}
-	}
-	for _, bad := range []string{"127.0.0.1:5001/acct/model:tag", "Upper/Case", "a/b@sha256:00"} {
-		if _, err := ParseRepository(bad); err == nil || !strings.Contains(err.Error(), bad) {
-			t.Errorf("%s: error %v, want one naming the value", bad, err)
-		}
-	}
-}
-
 func TestProbeRegistryFindsPushedObjects(t *testing.T) {
 	host := testRegistry(t, registry.New())
 	repo, err := ParseRepository(host + "/acct/model")

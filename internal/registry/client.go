@@ -72,9 +72,9 @@ type Client struct {
 	// Stats, if set, counts what the client did.
 	Stats *Stats
 
-	once    sync.Once
-	mu      sync.Mutex
-	clients map[string]*http.Client
+	once  sync.Once
+	mu    sync.Mutex
+	conns map[string]*conn
 }
 
 // Stats counts what a Client did.
@@ -167,12 +167,43 @@ func (r *Repo) url(path string) string {
 func (r *Repo) http(ctx context.Context, mountFrom []string) (*http.Client, error) {
 	c := r.c
 	key := fmt.Sprintf("%s|%d|%s", r.name, r.access, strings.Join(mountFrom, ","))
+	// Concurrent first requests share one handshake (ping, token).
 	c.mu.Lock()
-	hc := c.clients[key]
-	c.mu.Unlock()
-	if hc != nil {
-		return hc, nil
+	cn := c.conns[key]
+	if cn == nil {
+		if c.conns == nil {
+			c.conns = map[string]*conn{}
+		}
+		cn = &conn{done: make(chan struct{})}
+		c.conns[key] = cn
+		c.mu.Unlock()
+		cn.hc, cn.err = r.connect(ctx, mountFrom)
+		if cn.err != nil { // not cached: the next request tries again
+			c.mu.Lock()
+			delete(c.conns, key)
+			c.mu.Unlock()
+		}
+		close(cn.done)
+	} else {
+		c.mu.Unlock()
 	}
+	select {
+	case <-cn.done:
+		return cn.hc, cn.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// conn is one authenticated client, or the handshake setting it up.
+type conn struct {
+	done chan struct{}
+	hc   *http.Client
+	err  error
+}
+
+func (r *Repo) connect(ctx context.Context, mountFrom []string) (*http.Client, error) {
+	c := r.c
 	auth, err := c.Keychain.Resolve(r.name.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("credentials for %s: %w", r.name.RegistryStr(), err)
@@ -194,7 +225,7 @@ func (r *Repo) http(ctx context.Context, mountFrom []string) (*http.Client, erro
 	if err != nil {
 		return nil, err
 	}
-	hc = &http.Client{
+	return &http.Client{
 		Transport: rt,
 		// A blob HEAD may be answered with a redirect to storage (S3, a
 		// CDN) that refuses HEAD on a GET-signed URL; the redirect itself
@@ -205,14 +236,7 @@ func (r *Repo) http(ctx context.Context, mountFrom []string) (*http.Client, erro
 			}
 			return nil
 		},
-	}
-	c.mu.Lock()
-	if c.clients == nil {
-		c.clients = map[string]*http.Client{}
-	}
-	c.clients[key] = hc
-	c.mu.Unlock()
-	return hc, nil
+	}, nil
 }
 
 // retry runs f until it succeeds, returns a permanent error, or the budget
