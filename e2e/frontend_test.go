@@ -25,6 +25,7 @@ import (
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/frontend"
 	"github.com/cog-frontend/cog-frontend/weights"
+	"github.com/cog-frontend/cog-frontend/wire"
 	bkclient "github.com/moby/buildkit/client"
 	gwclient "github.com/moby/buildkit/frontend/gateway/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -632,7 +633,7 @@ func TestBuildxCallSubrequests(t *testing.T) {
 		}
 	}
 	out = run(t, dir, "docker", "buildx", "build", "--builder", e.Builder, "--call", "targets", "-f", "cog.yaml", ".")
-	for _, want := range []string{frontend.FormatBundle, frontend.FormatStandalone} {
+	for _, want := range []string{wire.FormatBundle, wire.FormatStandalone} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--call targets does not list %s:\n%s", want, out)
 		}

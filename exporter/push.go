@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cog-frontend/cog-frontend/internal/registry"
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 // Defaults of the push engine; each is a Pusher field.
@@ -152,7 +153,7 @@ func (p *Pusher) Push(ctx context.Context, b *Bundle, ref name.Tag) (*PushResult
 
 	tagFor := map[digest.Digest]Tagged{}
 	if len(b.Images) > 0 {
-		t := Tagged{Tag: ImageTag(ref.TagStr()), Descriptor: b.Images[0]}
+		t := Tagged{Tag: wire.ImageTag(ref.TagStr()), Descriptor: b.Images[0]}
 		tagFor[b.Images[0].Digest] = t
 		res.Images = append(res.Images, t)
 		for _, d := range b.Images[1:] {
@@ -160,7 +161,7 @@ func (p *Pusher) Push(ctx context.Context, b *Bundle, ref name.Tag) (*PushResult
 		}
 	}
 	for i, w := range b.Weights {
-		t := Tagged{Tag: WeightTag(w.Name, w.SetDigest), Descriptor: b.WeightDescs[i], Name: w.Name}
+		t := Tagged{Tag: wire.WeightTag(w.Name, w.SetDigest), Descriptor: b.WeightDescs[i], Name: w.Name}
 		tagFor[t.Descriptor.Digest] = t
 		res.Weights = append(res.Weights, t)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cog-frontend/cog-frontend/internal/registry"
 	"github.com/cog-frontend/cog-frontend/internal/registry/registrytest"
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 type anonymous struct{}
@@ -88,8 +89,8 @@ func TestPushPublishesTheBundleUnderItsTags(t *testing.T) {
 		t.Error("image not tagged cog-image.v1")
 	}
 	for i, w := range b.Weights {
-		raw, _, ok := reg.Manifest("acct/model", WeightTag(w.Name, w.SetDigest))
-		if !ok || !bytes.Equal(raw, w.Manifest) || res.Weights[i].Tag != WeightTag(w.Name, w.SetDigest) {
+		raw, _, ok := reg.Manifest("acct/model", wire.WeightTag(w.Name, w.SetDigest))
+		if !ok || !bytes.Equal(raw, w.Manifest) || res.Weights[i].Tag != wire.WeightTag(w.Name, w.SetDigest) {
 			t.Errorf("weight %s not under its tag", w.Name)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/wire"
 	bkllb "github.com/moby/buildkit/client/llb"
 )
 
@@ -89,7 +90,7 @@ func localSourceDir(uri string) string {
 // copied from the context, so they stay.
 func ContextExcludes(cfg *config.Config, format string) []string {
 	ex := []string{".cog"}
-	if resolveFormat(cfg, format) == FormatStandalone {
+	if wire.ResolveFormat(format, len(cfg.Weights) > 0) == wire.FormatStandalone {
 		return ex
 	}
 	return append(ex, weightSourceDirs(cfg)...)
@@ -109,13 +110,6 @@ func weightSourceDirs(cfg *config.Config) []string {
 		}
 	}
 	return dirs
-}
-
-func resolveFormat(cfg *config.Config, format string) string {
-	if format == "" {
-		return FormatBundle
-	}
-	return format
 }
 
 // gitignoreToPatterns turns the gitignore-style include/exclude patterns of

@@ -12,6 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -35,7 +36,7 @@ func Artifacts(ctx context.Context, opts ArtifactsOptions) ([]Artifact, error) {
 		return nil, fmt.Errorf("weights: no cog.yaml configuration given")
 	}
 	if opts.LockPath == "" {
-		opts.LockPath = filepath.Join(opts.ProjectDir, "weights.lock")
+		opts.LockPath = filepath.Join(opts.ProjectDir, wire.LockFilename)
 	}
 	st, err := storeOrDefault(opts.Store)
 	if err != nil {
@@ -99,7 +100,7 @@ func artifactFor(st *Store, projectDir string, w config.Weight, e config.LockWei
 	a := Artifact{
 		Name: e.Name, Target: e.Target, SetDigest: e.SetDigest, Size: e.Size, Manifest: manifest,
 		Config: Blob{
-			Descriptor: ocispec.Descriptor{MediaType: MediaTypeWeightConfig, Digest: digest.Digest(Digest(cfg)), Size: int64(len(cfg))},
+			Descriptor: ocispec.Descriptor{MediaType: wire.MediaTypeWeightConfig, Digest: digest.Digest(Digest(cfg)), Size: int64(len(cfg))},
 			Open: func(context.Context) (io.ReadCloser, error) {
 				return io.NopCloser(strings.NewReader(string(cfg))), nil
 			},
@@ -116,7 +117,7 @@ func artifactFor(st *Store, projectDir string, w config.Weight, e config.LockWei
 		}
 		desc := ocispec.Descriptor{
 			MediaType: l.MediaType, Digest: digest.Digest(l.Digest), Size: l.Size,
-			Annotations: map[string]string{AnnotationSizeUncompressed: fmt.Sprint(l.SizeUncompressed)},
+			Annotations: map[string]string{wire.AnnotationWeightSizeUncompressed: fmt.Sprint(l.SizeUncompressed)},
 		}
 		a.Layers = append(a.Layers, Blob{Descriptor: desc, Open: layerOpener(st, lp, l, resolve)})
 	}

@@ -6,21 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"slices"
+
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
-// Media types and packing parameters of spec §4 and §8.
+// Packing parameters of spec §4 (the media types are wire's).
 const (
-	MediaTypeLayerRaw     = "application/vnd.oci.image.layer.v1.tar"
-	MediaTypeLayerGzip    = "application/vnd.oci.image.layer.v1.tar+gzip"
-	MediaTypeManifest     = "application/vnd.oci.image.manifest.v1+json"
-	MediaTypeWeightConfig = "application/vnd.cog.weight.config.v1+json"
-	ArtifactTypeWeight    = "application/vnd.cog.weight.v1"
-
-	AnnotationName             = "run.cog.weight.name"
-	AnnotationTarget           = "run.cog.weight.target"
-	AnnotationSetDigest        = "run.cog.weight.set-digest"
-	AnnotationSizeUncompressed = "run.cog.weight.size.uncompressed"
-
 	// DefaultBundleFileMax: files below this many bytes are bundled.
 	DefaultBundleFileMax int64 = 64 << 20
 	// DefaultBundleSizeMax caps the summed file bytes of one bundle.
@@ -83,8 +74,8 @@ func (o PackOptions) EnvelopeFormat() string {
 		GzipLevelBundle:     gzipLevelBundle,
 		GzipLevelLarge:      gzipLevelLarge,
 		IncompressibleExts:  exts,
-		MediaTypeCompressed: MediaTypeLayerGzip,
-		MediaTypeRaw:        MediaTypeLayerRaw,
+		MediaTypeCompressed: wire.MediaTypeLayerTarGzip,
+		MediaTypeRaw:        wire.MediaTypeLayerTar,
 		Revision:            envelopeRevision,
 	})
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/internal/atomicfile"
 	"github.com/cog-frontend/cog-frontend/internal/ctxio"
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 // Status says what an import found for one weight.
@@ -89,7 +90,7 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportResult, error) {
 		return nil, fmt.Errorf("weights import: no cog.yaml configuration given")
 	}
 	if opts.LockPath == "" {
-		opts.LockPath = filepath.Join(opts.ProjectDir, "weights.lock")
+		opts.LockPath = filepath.Join(opts.ProjectDir, wire.LockFilename)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -92,7 +94,7 @@ func packAll(t *testing.T, content map[string][]byte, files []File, opts PackOpt
 // a tar reader that would hide header details.
 func TestTarBytesLayout(t *testing.T) {
 	content := map[string][]byte{"a/b/w.safetensors": []byte("0123456789")}
-	lp := LayerPlan{Files: []File{{Path: "a/b/w.safetensors", Size: 10}}, MediaType: MediaTypeLayerRaw}
+	lp := LayerPlan{Files: []File{{Path: "a/b/w.safetensors", Size: 10}}, MediaType: wire.MediaTypeLayerTar}
 	var buf bytes.Buffer
 	if _, err := writeLayer(context.Background(), lp, memOpen(content), &buf); err != nil {
 		t.Fatal(err)
@@ -314,7 +316,7 @@ func TestSetDigestIndependentOfPacking(t *testing.T) {
 func TestWriteLayerRejectsChangedFile(t *testing.T) {
 	content := map[string][]byte{"a.bin": []byte("abc")}
 	for _, size := range []int64{2, 4} {
-		lp := LayerPlan{Files: []File{{Path: "a.bin", Size: size}}, MediaType: MediaTypeLayerRaw}
+		lp := LayerPlan{Files: []File{{Path: "a.bin", Size: size}}, MediaType: wire.MediaTypeLayerTar}
 		_, err := writeLayer(context.Background(), lp, memOpen(content), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "a.bin") || !strings.Contains(err.Error(), "changed") {
 			t.Fatalf("size %d: err = %v, want a changed-file error naming a.bin", size, err)

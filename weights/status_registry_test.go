@@ -16,19 +16,22 @@ import (
 	"testing"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 // rawManifest is a manifest given as bytes, for remote.Put.
 type rawManifest []byte
 
 func (m rawManifest) RawManifest() ([]byte, error)        { return m, nil }
-func (m rawManifest) MediaType() (types.MediaType, error) { return MediaTypeManifest, nil }
+func (m rawManifest) MediaType() (types.MediaType, error) { return ocispec.MediaTypeImageManifest, nil }
 
 func testRegistry(t *testing.T, h http.Handler) string {
 	t.Helper()
@@ -61,7 +64,7 @@ func TestProbeRegistryFindsPushedObjects(t *testing.T) {
 	// Push two of a's layers, a's config blob, and a's manifest under its tag.
 	cfgDigest, _, _ := lockWeightConfig(a)
 	for _, d := range []string{Digest([]byte("layer-one")), Digest([]byte("layer-three")), cfgDigest} {
-		if err := remote.WriteLayer(repo, static.NewLayer(blobs[d], MediaTypeLayerRaw)); err != nil {
+		if err := remote.WriteLayer(repo, static.NewLayer(blobs[d], wire.MediaTypeLayerTar)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -87,7 +90,7 @@ func TestProbeRegistryFindsPushedObjects(t *testing.T) {
 	}
 
 	// The remaining layer completes a; b's tag now points at a's manifest.
-	if err := remote.WriteLayer(repo, static.NewLayer(blobs[Digest([]byte("layer-two"))], MediaTypeLayerRaw)); err != nil {
+	if err := remote.WriteLayer(repo, static.NewLayer(blobs[Digest([]byte("layer-two"))], wire.MediaTypeLayerTar)); err != nil {
 		t.Fatal(err)
 	}
 	if err := remote.Put(repo.Tag(testTag("b", b.SetDigest)), rawManifest(manifest)); err != nil {

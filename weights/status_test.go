@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 // testTag is a stand-in for exporter.WeightTag (weights may not import the
@@ -27,7 +28,7 @@ func lockEntry(t *testing.T, name string, contents ...string) (config.LockWeight
 		d := Digest([]byte(c))
 		blobs[d] = []byte(c)
 		e.Files = append(e.Files, config.LockFile{Path: fmt.Sprintf("f%d", i), Size: int64(len(c)), Digest: Digest([]byte("file" + c)), Layer: d})
-		e.Layers = append(e.Layers, config.LockLayer{Digest: d, MediaType: MediaTypeLayerRaw, Size: int64(len(c)), SizeUncompressed: int64(len(c)) + 1024})
+		e.Layers = append(e.Layers, config.LockLayer{Digest: d, MediaType: wire.MediaTypeLayerTar, Size: int64(len(c)), SizeUncompressed: int64(len(c)) + 1024})
 	}
 	e = canonicalLockWeight(e)
 	cfg, manifest, err := entryBytes(e)

@@ -15,6 +15,7 @@ import (
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/exporter"
 	"github.com/cog-frontend/cog-frontend/weights"
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/google/go-containerregistry/pkg/name"
 )
 
@@ -37,7 +38,7 @@ func loadProject(dir, file, lockPath string) (*project, error) {
 		return nil, err
 	}
 	if file == "" {
-		file = filepath.Join(abs, "cog.yaml")
+		file = filepath.Join(abs, wire.ConfigFilename)
 	} else if !filepath.IsAbs(file) {
 		file, _ = filepath.Abs(file)
 	}
@@ -53,7 +54,7 @@ func loadProject(dir, file, lockPath string) (*project, error) {
 		fmt.Fprintln(os.Stderr, "warning:", w.String())
 	}
 	if lockPath == "" {
-		lockPath = filepath.Join(filepath.Dir(file), "weights.lock")
+		lockPath = filepath.Join(filepath.Dir(file), wire.LockFilename)
 	} else if !filepath.IsAbs(lockPath) {
 		lockPath, _ = filepath.Abs(lockPath)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cog-frontend/cog-frontend/exporter"
 	"github.com/cog-frontend/cog-frontend/internal/registry"
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/docker/go-units"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/moby/buildkit/client"
@@ -131,7 +132,7 @@ func printTree(w io.Writer, r *exporter.PushResult) {
 		fmt.Fprintf(w, "  ├─ image %-14s %s  %s\n", pl, im.Descriptor.Digest, tag)
 	}
 	for _, a := range r.Attestations {
-		fmt.Fprintf(w, "  ├─ attestation    %s  for %s\n", a.Digest, a.Annotations[exporter.AnnotationDockerReferenceDigest])
+		fmt.Fprintf(w, "  ├─ attestation    %s  for %s\n", a.Digest, a.Annotations[wire.AnnotationDockerReferenceDigest])
 	}
 	for i, wt := range r.Weights {
 		branch := "├─"
@@ -139,7 +140,7 @@ func printTree(w io.Writer, r *exporter.PushResult) {
 			branch = "└─"
 		}
 		fmt.Fprintf(w, "  %s weight %-13s %s  %s  %s\n", branch, wt.Name, wt.Descriptor.Digest, wt.Tag,
-			units.HumanSize(float64(atoi(wt.Descriptor.Annotations[exporter.AnnotationWeightSize]))))
+			units.HumanSize(float64(atoi(wt.Descriptor.Annotations[wire.AnnotationWeightSizeUncompressed]))))
 	}
 }
 

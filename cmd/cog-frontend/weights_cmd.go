@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cog-frontend/cog-frontend/exporter"
 	"github.com/cog-frontend/cog-frontend/weights"
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 func init() { register(newWeightsCmd) }
@@ -188,7 +188,7 @@ func registryStatus(ctx context.Context, p *project, o registryOpts) (*weights.R
 	if err != nil {
 		return nil, err
 	}
-	rep, err := weights.CheckRegistry(ctx, lock, repo, exporter.WeightTag, weights.ProbeOptions{Timeout: o.Timeout})
+	rep, err := weights.CheckRegistry(ctx, lock, repo, wire.WeightTag, weights.ProbeOptions{Timeout: o.Timeout})
 	if err != nil {
 		return nil, err
 	}

@@ -11,14 +11,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-)
-
-// Media types of manifests in the Docker formats that registries still hold.
-const (
-	MediaTypeDockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
-	MediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
 )
 
 // AcceptManifests asks for every common manifest type, so a registry reports
@@ -26,8 +21,8 @@ const (
 var AcceptManifests = strings.Join([]string{
 	ocispec.MediaTypeImageManifest,
 	ocispec.MediaTypeImageIndex,
-	MediaTypeDockerManifest,
-	MediaTypeDockerManifestList,
+	wire.MediaTypeDockerManifest,
+	wire.MediaTypeDockerManifestList,
 }, ", ")
 
 // HeadManifest reports whether ref (tag or digest) exists and the digest
