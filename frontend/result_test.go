@@ -127,22 +127,6 @@ func TestSinglePlatformResultHasPlainKeysAndNoLockWithoutWeights(t *testing.T) {
 	}
 }
 
-func TestProjectLockFollowsCogYAMLOrder(t *testing.T) {
-	cfg := &config.Config{Weights: []config.Weight{{Name: "b"}, {Name: "a"}}}
-	lock := &config.Lock{Version: 1, Weights: []config.LockWeight{{Name: "a"}, {Name: "b"}}}
-	got, err := projectLock(cfg, lock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Weights[0].Name != "b" || got.Weights[1].Name != "a" {
-		t.Errorf("order = %v", got.Weights)
-	}
-	_, err = projectLock(&config.Config{Weights: []config.Weight{{Name: "c"}}}, lock)
-	if err == nil || !strings.Contains(err.Error(), `"c"`) || !strings.Contains(err.Error(), "weights import") {
-		t.Errorf("missing entry error = %v", err)
-	}
-}
-
 func TestNoCacheMarksEveryRunAndNothingElse(t *testing.T) {
 	st := llb.Image("python:3.11-slim").Run(llb.Shlex("true")).Root().
 		File(llb.Mkdir("/x", 0o755)).Run(llb.Shlex("false")).Root()

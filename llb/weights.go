@@ -12,23 +12,18 @@ import (
 	bkllb "github.com/moby/buildkit/client/llb"
 )
 
-// WeightRefs projects weights.lock onto cog.yaml's weights, in cog.yaml
-// order. A weight missing from the lock is an error (the caller checks
-// drift first; this is the last line of defence, so the image never
-// promises a weight that has no set digest).
-func WeightRefs(cfg *config.Config, lock *config.Lock) ([]WeightRef, error) {
+// WeightRefs turns the lock projection (config.ProjectLock, which the
+// caller runs: it checks drift and packing) into the weights the image
+// promises, in cog.yaml order. A weight without an entry is still an error
+// here, the last line of defence, so the image never promises a weight that
+// has no set digest.
+func WeightRefs(cfg *config.Config, proj *config.Lock) ([]WeightRef, error) {
 	if len(cfg.Weights) == 0 {
 		return nil, nil
 	}
-	byName := map[string]*config.LockWeight{}
-	if lock != nil {
-		for i := range lock.Weights {
-			byName[lock.Weights[i].Name] = &lock.Weights[i]
-		}
-	}
 	refs := make([]WeightRef, 0, len(cfg.Weights))
 	for i, w := range cfg.Weights {
-		lw, ok := byName[w.Name]
+		lw, ok := proj.Entry(w.Name)
 		if !ok {
 			return nil, posErr(cfg, fmt.Sprintf("weights[%d]", i), "weight %q is not in weights.lock; run `cog-frontend weights import` first", w.Name)
 		}

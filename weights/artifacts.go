@@ -46,42 +46,22 @@ func Artifacts(ctx context.Context, opts ArtifactsOptions) ([]Artifact, error) {
 	if err != nil {
 		return nil, err
 	}
-	if raw == nil && len(opts.Config.Weights) > 0 {
-		return nil, fmt.Errorf("%s does not exist: run `cog-frontend weights import`", opts.LockPath)
+	if raw == nil {
+		lock = nil // no file: say so rather than report every weight as pending
 	}
-	if err := checkDrift(opts.Config, lock, opts.LockPath); err != nil {
+	proj, err := config.ProjectLock(opts.Config, lock, opts.LockPath, wire.EnvelopeFormat)
+	if err != nil {
 		return nil, err
 	}
-	byName := map[string]config.LockWeight{}
-	for _, w := range lock.Weights {
-		byName[w.Name] = w
-	}
 	var out []Artifact
-	for _, w := range opts.Config.Weights {
-		e := byName[w.Name]
-		a, err := artifactFor(st, opts.ProjectDir, w, e)
+	for i, w := range opts.Config.Weights {
+		a, err := artifactFor(st, opts.ProjectDir, w, proj.Weights[i])
 		if err != nil {
 			return nil, fmt.Errorf("weight %q: %w", w.Name, err)
 		}
 		out = append(out, a)
 	}
 	return out, nil
-}
-
-// checkDrift refuses a lock that does not describe cog.yaml (config.Drift)
-// or was packed differently.
-func checkDrift(cfg *config.Config, lock *config.Lock, lockPath string) error {
-	if len(lock.Weights) > 0 && lock.EnvelopeFormat != EnvelopeFormat {
-		return fmt.Errorf("%s was packed with envelopeFormat %s, this tool packs %s: run `cog-frontend weights import`", lockPath, lock.EnvelopeFormat, EnvelopeFormat)
-	}
-	var msgs []string
-	for _, d := range config.Drift(cfg, lock) {
-		msgs = append(msgs, d.Message)
-	}
-	if len(msgs) > 0 {
-		return fmt.Errorf("%s does not match cog.yaml:\n  %s", lockPath, strings.Join(msgs, "\n  "))
-	}
-	return nil
 }
 
 func artifactFor(st *Store, projectDir string, w config.Weight, e config.LockWeight) (Artifact, error) {

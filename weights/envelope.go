@@ -84,7 +84,3 @@ func (o PackOptions) EnvelopeFormat() string {
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
-
-// EnvelopeFormat is the envelope of the default packing, the value this
-// tool writes into weights.lock.
-var EnvelopeFormat = PackOptions{}.EnvelopeFormat()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/internal/weightgen"
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 var past = time.Now().Add(-time.Hour)
@@ -107,7 +108,7 @@ func TestImportNewThenUnchangedReadsNothing(t *testing.T) {
 	}
 	l, b1 := p.lock(t)
 	w := l.Weights[0]
-	if l.EnvelopeFormat != EnvelopeFormat || w.Name != "minilm" || len(w.Files) != 4 || w.ImportedAt != "2026-06-12T16:41:01Z" {
+	if l.EnvelopeFormat != wire.EnvelopeFormat || w.Name != "minilm" || len(w.Files) != 4 || w.ImportedAt != "2026-06-12T16:41:01Z" {
 		t.Fatalf("lock entry: %+v", w)
 	}
 	for _, f := range w.Files {

@@ -22,12 +22,12 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
-// Cog's published value (spec §7); a different one would make every lock
-// written by Cog look stale to us and vice versa.
+// Cog's published value (spec §7), kept in wire; a different one would
+// make every lock written by Cog look stale to us and vice versa.
 func TestEnvelopeFormatIsCogs(t *testing.T) {
 	const cog = "sha256:ce2d53f8dd962ace393450e0abadbe227304897be87753a503b61f9c8525726e"
-	if EnvelopeFormat != cog {
-		t.Fatalf("EnvelopeFormat = %s, want %s", EnvelopeFormat, cog)
+	if got := (PackOptions{}).EnvelopeFormat(); got != cog || wire.EnvelopeFormat != cog {
+		t.Fatalf("EnvelopeFormat = %s (wire: %s), want %s", got, wire.EnvelopeFormat, cog)
 	}
 	if other := (PackOptions{BundleFileMax: 1 << 20}).EnvelopeFormat(); other == cog {
 		t.Fatalf("different packing parameters must give a different envelopeFormat")

@@ -80,3 +80,9 @@ const (
 	ConfigFilename = "cog.yaml"
 	LockFilename   = "weights.lock"
 )
+
+// EnvelopeFormat is the envelopeFormat of the default packing (spec §7),
+// Cog's published value: what this tool writes into weights.lock and
+// expects to find there. weights computes it from the packing parameters
+// and tests that the two agree.
+const EnvelopeFormat = "sha256:ce2d53f8dd962ace393450e0abadbe227304897be87753a503b61f9c8525726e"
