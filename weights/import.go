@@ -10,7 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -75,7 +75,7 @@ type weightJob struct {
 	files   []*srcFile // included, merged, sorted by path
 	plan    []LayerPlan
 	layers  []PackedLayer // parallel to plan; Digest "" until packed or reused
-	packed  int
+	packed  atomic.Int32  // layers packed in this run, counted by concurrent packOne calls
 	notices []string
 }
 
@@ -484,9 +484,7 @@ func packOne(ctx context.Context, st *Store, j *weightJob, i int, byPath map[str
 		sf.sc.record(sf.Path, sf.stat, sf.Digest, start)
 	}
 	j.layers[i] = res.Layer
-	packedMu.Lock()
-	j.packed++
-	packedMu.Unlock()
+	j.packed.Add(1)
 	return nil
 }
 
@@ -518,12 +516,10 @@ func hashOne(ctx context.Context, f *srcFile, pr *progressMeter) error {
 	return nil
 }
 
-var packedMu sync.Mutex // guards weightJob.packed across packOne goroutines
-
 // report computes the status of a weight after all digests are known.
 func (j *weightJob) report(envelopeChanged bool, drift *config.DriftItem) WeightReport {
 	files := fileList(j.files)
-	r := WeightReport{Name: j.w.Name, Files: len(files), Layers: len(j.plan), PackedLayers: j.packed, SetDigest: SetDigest(files), Notices: j.notices}
+	r := WeightReport{Name: j.w.Name, Files: len(files), Layers: len(j.plan), PackedLayers: int(j.packed.Load()), SetDigest: SetDigest(files), Notices: j.notices}
 	for _, f := range files {
 		r.Size += f.Size
 	}
