@@ -9,5 +9,6 @@
 // produces. The pure parts (plan, set digest, envelope, manifest bytes) do
 // no I/O; the file system and HTTP are touched only by inventory, pack,
 // store and sources, and a registry only by status_registry.go (HEAD
-// requests for `weights status`; the comparison itself is pure, status.go).
+// requests for `weights status` through internal/registry; the comparison
+// itself is pure, status.go). Media types and annotations come from wire.
 package weights
