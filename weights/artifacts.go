@@ -12,6 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/weights/pack"
 	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/opencontainers/go-digest"
 )
@@ -70,7 +71,7 @@ func artifactFor(st *Store, projectDir string, w config.Weight, e config.LockWei
 	if err != nil {
 		return Artifact{}, err
 	}
-	if d := Digest(manifest); d != e.Digest {
+	if d := pack.Digest(manifest); d != e.Digest {
 		return Artifact{}, fmt.Errorf("weights.lock entry is inconsistent: its files and layers give manifest %s, the entry says %s: run `cog-frontend weights import`", d, e.Digest)
 	}
 	resolve, err := fileResolver(st, projectDir, w, e)
@@ -80,18 +81,18 @@ func artifactFor(st *Store, projectDir string, w config.Weight, e config.LockWei
 	a := Artifact{
 		Name: e.Name, Target: e.Target, SetDigest: e.SetDigest, Size: e.Size, Manifest: manifest,
 		Config: Blob{
-			Descriptor: ocispec.Descriptor{MediaType: wire.MediaTypeWeightConfig, Digest: digest.Digest(Digest(cfg)), Size: int64(len(cfg))},
+			Descriptor: ocispec.Descriptor{MediaType: wire.MediaTypeWeightConfig, Digest: digest.Digest(pack.Digest(cfg)), Size: int64(len(cfg))},
 			Open: func(context.Context) (io.ReadCloser, error) {
 				return io.NopCloser(strings.NewReader(string(cfg))), nil
 			},
 		},
 	}
-	filesOf := map[string][]File{}
+	filesOf := map[string][]pack.File{}
 	for _, f := range e.Files {
-		filesOf[f.Layer] = append(filesOf[f.Layer], File{Path: f.Path, Size: f.Size, Digest: f.Digest})
+		filesOf[f.Layer] = append(filesOf[f.Layer], pack.File{Path: f.Path, Size: f.Size, Digest: f.Digest})
 	}
 	for _, l := range e.Layers {
-		lp := LayerPlan{Files: filesOf[l.Digest], MediaType: l.MediaType} // lock files are path-sorted: the tar order
+		lp := pack.LayerPlan{Files: filesOf[l.Digest], MediaType: l.MediaType} // lock files are path-sorted: the tar order
 		if len(lp.Files) == 0 {
 			return Artifact{}, fmt.Errorf("weights.lock layer %s holds no files: run `cog-frontend weights import`", l.Digest)
 		}
@@ -106,14 +107,14 @@ func artifactFor(st *Store, projectDir string, w config.Weight, e config.LockWei
 
 // layerOpener streams a layer from the store if present, else repacks it,
 // verifying file digests on the way and the layer digest at the end.
-func layerOpener(st *Store, lp LayerPlan, l config.LockLayer, resolve OpenFunc) func(context.Context) (io.ReadCloser, error) {
+func layerOpener(st *Store, lp pack.LayerPlan, l config.LockLayer, resolve pack.OpenFunc) func(context.Context) (io.ReadCloser, error) {
 	return func(ctx context.Context) (io.ReadCloser, error) {
 		if f, err := st.Open(l.Digest); err == nil {
 			return f, nil
 		}
 		pr, pw := io.Pipe()
 		go func() {
-			res, err := writeLayer(ctx, lp, resolve, pw)
+			res, err := pack.WriteLayer(ctx, lp, resolve, pw)
 			if err == nil && (res.Layer.Digest != l.Digest || res.Layer.Size != l.Size) {
 				err = fmt.Errorf("repacked layer is %s (%d bytes), weights.lock says %s (%d bytes): run `cog-frontend weights import`", res.Layer.Digest, res.Layer.Size, l.Digest, l.Size)
 			}
@@ -127,7 +128,7 @@ func layerOpener(st *Store, lp LayerPlan, l config.LockLayer, resolve OpenFunc) 
 // its digest is there, else from the last source that provides it and
 // whose patterns keep it (later sources win, as in Import). Remote files
 // are downloaded into the store at the locked version and verified.
-func fileResolver(st *Store, projectDir string, w config.Weight, e config.LockWeight) (OpenFunc, error) {
+func fileResolver(st *Store, projectDir string, w config.Weight, e config.LockWeight) (pack.OpenFunc, error) {
 	type src struct {
 		norm, dir, commit string
 		f                 filter
@@ -152,7 +153,7 @@ func fileResolver(st *Store, projectDir string, w config.Weight, e config.LockWe
 		}
 		srcs = append(srcs, sr)
 	}
-	return func(ctx context.Context, f File) (io.ReadCloser, error) {
+	return func(ctx context.Context, f pack.File) (io.ReadCloser, error) {
 		if r, err := st.Open(f.Digest); err == nil {
 			return r, nil
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/internal/atomicfile"
 	"github.com/cog-frontend/cog-frontend/internal/ctxio"
+	"github.com/cog-frontend/cog-frontend/weights/pack"
 	"github.com/cog-frontend/cog-frontend/wire"
 )
 
@@ -43,7 +44,7 @@ type ImportOptions struct {
 	Store      *Store         // nil: open DefaultStoreDir
 	Progress   io.Writer      // progress lines for long work; nil: silent
 	Now        func() time.Time
-	Pack       PackOptions // zero: the spec's packing (tests vary it)
+	Pack       pack.Options // zero: the spec's packing (tests vary it)
 }
 
 // WeightReport is the outcome for one weight.
@@ -73,9 +74,9 @@ type weightJob struct {
 	old     *config.LockWeight
 	sources []*listing
 	files   []*srcFile // included, merged, sorted by path
-	plan    []LayerPlan
-	layers  []PackedLayer // parallel to plan; Digest "" until packed or reused
-	packed  atomic.Int32  // layers packed in this run, counted by concurrent packOne calls
+	plan    []pack.LayerPlan
+	layers  []pack.PackedLayer // parallel to plan; Digest "" until packed or reused
+	packed  atomic.Int32       // layers packed in this run, counted by concurrent packOne calls
 	notices []string
 }
 
@@ -135,8 +136,8 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportResult, error) {
 		if err := j.list(ctx, st, opts.ProjectDir); err != nil {
 			return nil, fmt.Errorf("weight %q: %w", w.Name, err)
 		}
-		j.plan = Plan(fileList(j.files), opts.Pack)
-		j.layers = make([]PackedLayer, len(j.plan))
+		j.plan = pack.Plan(fileList(j.files), opts.Pack)
+		j.layers = make([]pack.PackedLayer, len(j.plan))
 		jobs = append(jobs, j)
 	}
 
@@ -300,8 +301,8 @@ func (j *weightJob) list(ctx context.Context, st *Store, projectDir string) erro
 	return nil
 }
 
-func fileList(fs []*srcFile) []File {
-	out := make([]File, len(fs))
+func fileList(fs []*srcFile) []pack.File {
+	out := make([]pack.File, len(fs))
 	for i, f := range fs {
 		out[i] = f.File
 	}
@@ -348,7 +349,7 @@ func (j *weightJob) reuseLayers() {
 		if !ok || !found || perLayer[layer] != len(lp.Files) || ll.MediaType != lp.MediaType {
 			continue
 		}
-		j.layers[i] = PackedLayer{Digest: ll.Digest, MediaType: ll.MediaType, Size: ll.Size, SizeUncompressed: ll.SizeUncompressed}
+		j.layers[i] = pack.PackedLayer{Digest: ll.Digest, MediaType: ll.MediaType, Size: ll.Size, SizeUncompressed: ll.SizeUncompressed}
 	}
 }
 
@@ -451,7 +452,7 @@ func runWork(ctx context.Context, st *Store, jobs []*weightJob, dryRun bool, pro
 func packOne(ctx context.Context, st *Store, j *weightJob, i int, byPath map[string]*srcFile, pr *progressMeter) error {
 	lp := j.plan[i]
 	start := time.Now()
-	open := func(ctx context.Context, f File) (io.ReadCloser, error) {
+	open := func(ctx context.Context, f pack.File) (io.ReadCloser, error) {
 		r, err := byPath[f.Path].open(ctx)
 		if err != nil {
 			return nil, err
@@ -469,7 +470,7 @@ func packOne(ctx context.Context, st *Store, j *weightJob, i int, byPath map[str
 		sink = in
 	}
 	// The plan carries no expected digests: packing is what computes them.
-	res, err := writeLayer(ctx, LayerPlan{Files: stripDigests(lp.Files), MediaType: lp.MediaType}, open, sink)
+	res, err := pack.WriteLayer(ctx, pack.LayerPlan{Files: stripDigests(lp.Files), MediaType: lp.MediaType}, open, sink)
 	if err != nil {
 		return fmt.Errorf("weight %q: %w", j.w.Name, err)
 	}
@@ -488,7 +489,7 @@ func packOne(ctx context.Context, st *Store, j *weightJob, i int, byPath map[str
 	return nil
 }
 
-func stripDigests(fs []File) []File {
+func stripDigests(fs []pack.File) []pack.File {
 	out := slices.Clone(fs)
 	for i := range out {
 		out[i].Digest = ""
@@ -504,7 +505,7 @@ func hashOne(ctx context.Context, f *srcFile, pr *progressMeter) error {
 		return err
 	}
 	defer r.Close()
-	d, n, err := hashReader(ctxio.Reader(ctx, pr.reader(r)))
+	d, n, err := pack.HashReader(ctxio.Reader(ctx, pr.reader(r)))
 	if err != nil {
 		return fmt.Errorf("read %s: %w", f.abs, err)
 	}
@@ -519,7 +520,7 @@ func hashOne(ctx context.Context, f *srcFile, pr *progressMeter) error {
 // report computes the status of a weight after all digests are known.
 func (j *weightJob) report(envelopeChanged bool, drift *config.DriftItem) WeightReport {
 	files := fileList(j.files)
-	r := WeightReport{Name: j.w.Name, Files: len(files), Layers: len(j.plan), PackedLayers: int(j.packed.Load()), SetDigest: SetDigest(files), Notices: j.notices}
+	r := WeightReport{Name: j.w.Name, Files: len(files), Layers: len(j.plan), PackedLayers: int(j.packed.Load()), SetDigest: pack.SetDigest(files), Notices: j.notices}
 	for _, f := range files {
 		r.Size += f.Size
 	}
@@ -552,8 +553,8 @@ func sameFingerprints(a, b []config.LockSource) bool {
 	return slices.EqualFunc(a, b, func(x, y config.LockSource) bool { return x.Fingerprint == y.Fingerprint })
 }
 
-func sameFiles(lf []config.LockFile, fs []File) bool {
-	return slices.EqualFunc(lf, fs, func(x config.LockFile, y File) bool {
+func sameFiles(lf []config.LockFile, fs []pack.File) bool {
+	return slices.EqualFunc(lf, fs, func(x config.LockFile, y pack.File) bool {
 		return x.Path == y.Path && x.Size == y.Size && x.Digest == y.Digest
 	})
 }
@@ -562,7 +563,7 @@ func sameFiles(lf []config.LockFile, fs []File) bool {
 func (j *weightJob) entry() (config.LockWeight, error) {
 	e := config.LockWeight{Name: j.w.Name, Target: j.w.Target, Sources: j.lockSources()}
 	files := fileList(j.files)
-	e.SetDigest = SetDigest(files)
+	e.SetDigest = pack.SetDigest(files)
 	layerOf := map[string]string{}
 	for i, lp := range j.plan {
 		l := j.layers[i]
@@ -584,6 +585,6 @@ func (j *weightJob) entry() (config.LockWeight, error) {
 	if err != nil {
 		return e, err
 	}
-	e.Digest = Digest(m)
+	e.Digest = pack.Digest(m)
 	return e, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/internal/weightgen"
+	"github.com/cog-frontend/cog-frontend/weights/pack"
 	"github.com/cog-frontend/cog-frontend/wire"
 )
 
@@ -259,7 +260,7 @@ func TestImportDeterministicAcrossDirs(t *testing.T) {
 		if _, err := weightgen.Generate(filepath.Join(p.dir, "weights/minilm"), spec); err != nil {
 			t.Fatal(err)
 		}
-		p.imp(t, func(o *ImportOptions) { o.Pack = PackOptions{BundleFileMax: 2000, BundleSizeMax: 4000} })
+		p.imp(t, func(o *ImportOptions) { o.Pack = pack.Options{BundleFileMax: 2000, BundleSizeMax: 4000} })
 		l, b := p.lock(t)
 		digests = append(digests, l.Weights[0].Digest+" "+l.Weights[0].SetDigest+" "+hexSum(b[:bytes.Index(b, []byte(`"importedAt"`))]))
 	}
@@ -278,8 +279,8 @@ func TestArtifactsStreamExactBytes(t *testing.T) {
 	if _, err := weightgen.Generate(filepath.Join(p.dir, "weights/minilm"), spec); err != nil {
 		t.Fatal(err)
 	}
-	pack := PackOptions{BundleFileMax: 2000, BundleSizeMax: 4000}
-	p.imp(t, func(o *ImportOptions) { o.Pack = pack })
+	small := pack.Options{BundleFileMax: 2000, BundleSizeMax: 4000}
+	p.imp(t, func(o *ImportOptions) { o.Pack = small })
 	if _, err := Artifacts(context.Background(), ArtifactsOptions{ProjectDir: p.dir, Config: p.cfg, Store: p.store}); err == nil || !strings.Contains(err.Error(), "envelopeFormat") {
 		t.Fatalf("a lock packed with other thresholds must be refused: %v", err)
 	}
@@ -293,7 +294,7 @@ func TestArtifactsStreamExactBytes(t *testing.T) {
 	if len(a.Layers) != 2 {
 		t.Fatalf("want a raw layer and a bundle, got %d layers", len(a.Layers))
 	}
-	if Digest(a.Manifest) != l.Weights[0].Digest || a.SetDigest != l.Weights[0].SetDigest {
+	if pack.Digest(a.Manifest) != l.Weights[0].Digest || a.SetDigest != l.Weights[0].SetDigest {
 		t.Fatalf("artifact does not match lock")
 	}
 	check := func(blobs []Blob) {
@@ -302,7 +303,7 @@ func TestArtifactsStreamExactBytes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, n, err := hashReader(r)
+			d, n, err := pack.HashReader(r)
 			r.Close()
 			if err != nil {
 				t.Fatalf("%s: %v", b.Descriptor.Digest, err)

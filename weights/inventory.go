@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cog-frontend/cog-frontend/weights/pack"
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
 )
 
@@ -56,7 +57,7 @@ func walkSource(ctx context.Context, root string) ([]localFile, error) {
 			if d.Name() == ".cog" {
 				return filepath.SkipDir
 			}
-			if err := ValidatePath(rel); err != nil {
+			if err := pack.ValidatePath(rel); err != nil {
 				return fmt.Errorf("weight source %s: %w", root, err)
 			}
 			return nil
@@ -64,7 +65,7 @@ func walkSource(ctx context.Context, root string) ([]localFile, error) {
 		default:
 			return fmt.Errorf("%s: %s; weight sources may contain only regular files and directories: replace it with a regular file or move it out of the source", p, describeType(t))
 		}
-		if err := ValidatePath(rel); err != nil {
+		if err := pack.ValidatePath(rel); err != nil {
 			return fmt.Errorf("weight source %s: %w", root, err)
 		}
 		info, err := d.Info()

@@ -10,14 +10,15 @@ import (
 	"sync/atomic"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/weights/pack"
 )
 
 // srcFile is one file a source offers, before filtering.
 type srcFile struct {
-	File         // Digest is "" until known
-	abs  string  // where its bytes are on local disk
-	stat statKey // for the stat cache
-	sc   *statCache
+	pack.File         // Digest is "" until known
+	abs       string  // where its bytes are on local disk
+	stat      statKey // for the stat cache
+	sc        *statCache
 	// fetch, for remote files, downloads the file into the store and
 	// returns its path; it runs only when the bytes are needed.
 	fetch func(ctx context.Context) (string, error)
@@ -116,14 +117,14 @@ func (s localSource) list(ctx context.Context, st *Store, _ *config.LockWeight, 
 	l := &listing{uri: s.uri, files: make([]*srcFile, len(lf)), local: true}
 	for i, f := range lf {
 		d, _ := sc.lookup(f.Path, f.stat)
-		l.files[i] = &srcFile{File: File{Path: f.Path, Size: f.stat.Size, Digest: d}, abs: f.Abs, stat: f.stat, sc: sc}
+		l.files[i] = &srcFile{File: pack.File{Path: f.Path, Size: f.stat.Size, Digest: d}, abs: f.Abs, stat: f.stat, sc: sc}
 	}
 	l.fingerprint = func() string {
-		all := make([]File, len(l.files))
+		all := make([]pack.File, len(l.files))
 		for i, f := range l.files {
 			all[i] = f.File
 		}
-		return SetDigest(all)
+		return pack.SetDigest(all)
 	}
 	return l, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/weights/pack"
 )
 
 // hfEndpoint is the Hub base URL: $HF_ENDPOINT (mirrors, tests) or the
@@ -94,10 +95,10 @@ func listHF(ctx context.Context, st *Store, norm string, old *config.LockWeight,
 		if e.Type != "file" {
 			continue
 		}
-		if err := ValidatePath(e.Path); err != nil {
+		if err := pack.ValidatePath(e.Path); err != nil {
 			return nil, fmt.Errorf("weight source %s: %w", norm, err)
 		}
-		f := File{Path: e.Path, Size: e.Size}
+		f := pack.File{Path: e.Path, Size: e.Size}
 		if e.LFS != nil && e.LFS.OID != "" {
 			f.Digest, f.Size = "sha256:"+e.LFS.OID, e.LFS.Size
 		} else if lf, ok := locked[e.Path]; ok && lf.Size == e.Size {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/internal/ctxio"
+	"github.com/cog-frontend/cog-frontend/weights/pack"
 )
 
 // httpClient is shared by the remote sources; no overall timeout, since a
@@ -40,7 +41,7 @@ func listHTTPS(ctx context.Context, st *Store, norm string, old *config.LockWeig
 	if name == "/" || name == "." || name == "" {
 		return nil, fmt.Errorf("weight source %s: the URL names no file", norm)
 	}
-	if err := ValidatePath(name); err != nil {
+	if err := pack.ValidatePath(name); err != nil {
 		return nil, fmt.Errorf("weight source %s: %w", norm, err)
 	}
 	etag, err := headETag(ctx, norm)
@@ -51,7 +52,7 @@ func listHTTPS(ctx context.Context, st *Store, norm string, old *config.LockWeig
 	if etag != "" && old != nil && idx < len(old.Sources) && old.Sources[idx].URI == norm && old.Sources[idx].Fingerprint == "etag:"+etag {
 		for _, f := range old.Files {
 			if f.Path == name {
-				sf := &srcFile{File: File{Path: name, Size: f.Size, Digest: f.Digest}}
+				sf := &srcFile{File: pack.File{Path: name, Size: f.Size, Digest: f.Digest}}
 				sf.fetch = func(ctx context.Context) (string, error) {
 					return downloadHTTPS(ctx, st, norm, f.Digest)
 				}
@@ -70,7 +71,7 @@ func listHTTPS(ctx context.Context, st *Store, norm string, old *config.LockWeig
 		return nil, err
 	}
 	d := "sha256:" + filepath.Base(p)
-	l.files = []*srcFile{{File: File{Path: name, Size: fi.Size(), Digest: d}, abs: p}}
+	l.files = []*srcFile{{File: pack.File{Path: name, Size: fi.Size(), Digest: d}, abs: p}}
 	l.fingerprint = func() string {
 		if etag != "" {
 			return "etag:" + etag

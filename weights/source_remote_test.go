@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/weights/pack"
 )
 
 // fakeHub serves the subset of the Hugging Face Hub HTTP API that listHF
@@ -96,12 +97,12 @@ func TestHFSourceThroughHubAPI(t *testing.T) {
 	if w.Sources[0].URI != "hf://org/repo" || w.Sources[0].Fingerprint != "commit:"+hub.commit {
 		t.Fatalf("source %+v", w.Sources[0])
 	}
-	var files []File
+	var files []pack.File
 	for _, path := range []string{"config.json", "model.safetensors", "sub/tokenizer.json"} {
-		files = append(files, File{Path: path, Digest: sha(hub.files[path])})
+		files = append(files, pack.File{Path: path, Digest: sha(hub.files[path])})
 	}
-	if len(w.Files) != 3 || w.SetDigest != SetDigest(files) {
-		t.Fatalf("files %+v, set digest %s want %s", w.Files, w.SetDigest, SetDigest(files))
+	if len(w.Files) != 3 || w.SetDigest != pack.SetDigest(files) {
+		t.Fatalf("files %+v, set digest %s want %s", w.Files, w.SetDigest, pack.SetDigest(files))
 	}
 
 	// Same commit: nothing is downloaded, the entry is unchanged.
@@ -121,7 +122,7 @@ func TestHFSourceThroughHubAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, _, err := hashReader(rc)
+		d, _, err := pack.HashReader(rc)
 		rc.Close()
 		if err != nil || d != string(b.Descriptor.Digest) {
 			t.Fatalf("layer %s: got %s, %v", b.Descriptor.Digest, d, err)

@@ -24,6 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/weights/pack"
 	"github.com/cog-frontend/cog-frontend/wire"
 )
 
@@ -63,7 +64,7 @@ func TestProbeRegistryFindsPushedObjects(t *testing.T) {
 
 	// Push two of a's layers, a's config blob, and a's manifest under its tag.
 	cfgDigest, _, _ := lockWeightConfig(a)
-	for _, d := range []string{Digest([]byte("layer-one")), Digest([]byte("layer-three")), cfgDigest} {
+	for _, d := range []string{pack.Digest([]byte("layer-one")), pack.Digest([]byte("layer-three")), cfgDigest} {
 		if err := remote.WriteLayer(repo, static.NewLayer(blobs[d], wire.MediaTypeLayerTar)); err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +83,7 @@ func TestProbeRegistryFindsPushedObjects(t *testing.T) {
 	}
 	ra, rb := rep.Weights[0], rep.Weights[1]
 	if ra.LayersPresent != 2 || ra.LayersMissing != 1 || !ra.ConfigPresent || !ra.ManifestPresent || !ra.TagPresent ||
-		ra.BytesToUpload != int64(len("layer-two")) || len(ra.MissingLayers) != 1 || ra.MissingLayers[0] != Digest([]byte("layer-two")) {
+		ra.BytesToUpload != int64(len("layer-two")) || len(ra.MissingLayers) != 1 || ra.MissingLayers[0] != pack.Digest([]byte("layer-two")) {
 		t.Errorf("weight a: %+v", ra)
 	}
 	if rb.LayersPresent != 0 || rb.ConfigPresent || rb.ManifestPresent || rb.TagPresent {
@@ -90,7 +91,7 @@ func TestProbeRegistryFindsPushedObjects(t *testing.T) {
 	}
 
 	// The remaining layer completes a; b's tag now points at a's manifest.
-	if err := remote.WriteLayer(repo, static.NewLayer(blobs[Digest([]byte("layer-two"))], wire.MediaTypeLayerTar)); err != nil {
+	if err := remote.WriteLayer(repo, static.NewLayer(blobs[pack.Digest([]byte("layer-two"))], wire.MediaTypeLayerTar)); err != nil {
 		t.Fatal(err)
 	}
 	if err := remote.Put(repo.Tag(testTag("b", b.SetDigest)), rawManifest(manifest)); err != nil {

@@ -189,3 +189,7 @@ func storeOrDefault(st *Store) (*Store, error) {
 	}
 	return OpenStore(dir)
 }
+
+// copyBufSize is the buffer of downloads and ingests: large enough that a
+// multi-GiB copy is not millions of small writes.
+const copyBufSize = 1 << 20

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/cog-frontend/cog-frontend/weights/pack"
 )
 
 func TestStoreConcurrentPutsAndVerification(t *testing.T) {
@@ -50,3 +52,6 @@ func TestStoreConcurrentPutsAndVerification(t *testing.T) {
 		t.Fatalf("a rejected blob is visible")
 	}
 }
+
+// sha is the digest of b, as the tests spell expected values.
+func sha(b []byte) string { return pack.Digest(b) }

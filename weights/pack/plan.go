@@ -1,4 +1,4 @@
-package weights
+package pack
 
 import (
 	"path"
@@ -51,7 +51,7 @@ func (l LayerPlan) UncompressedSize() int64 {
 // files' paths and sizes: small files, sorted by path, are packed greedily
 // into gzip bundles first; then every large file, in path order, gets its
 // own layer, raw for incompressible extensions and gzip otherwise.
-func Plan(files []File, opts PackOptions) []LayerPlan {
+func Plan(files []File, opts Options) []LayerPlan {
 	sorted := slices.Clone(files)
 	slices.SortStableFunc(sorted, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	fileMax, sizeMax := opts.fileMax(), opts.sizeMax()

@@ -1,4 +1,4 @@
-package weights
+package pack
 
 import (
 	"compress/gzip"
@@ -31,19 +31,19 @@ var incompressibleExts = []string{".bin", ".gguf", ".onnx", ".parquet", ".pt", "
 
 // PackOptions are the packing thresholds. The zero value means the spec
 // defaults; anything else yields a different EnvelopeFormat.
-type PackOptions struct {
+type Options struct {
 	BundleFileMax int64
 	BundleSizeMax int64
 }
 
-func (o PackOptions) fileMax() int64 {
+func (o Options) fileMax() int64 {
 	if o.BundleFileMax > 0 {
 		return o.BundleFileMax
 	}
 	return DefaultBundleFileMax
 }
 
-func (o PackOptions) sizeMax() int64 {
+func (o Options) sizeMax() int64 {
 	if o.BundleSizeMax > 0 {
 		return o.BundleSizeMax
 	}
@@ -65,7 +65,7 @@ type envelope struct {
 
 // EnvelopeFormat names the packing parameters (spec §7) so a reader can
 // tell whether recorded layer digests came from the same packing.
-func (o PackOptions) EnvelopeFormat() string {
+func (o Options) EnvelopeFormat() string {
 	exts := slices.Clone(incompressibleExts)
 	slices.Sort(exts)
 	b, err := json.Marshal(envelope{
