@@ -30,7 +30,8 @@ const (
 	DefaultStallTimeout = registry.DefaultStallTimeout
 )
 
-// Pusher pushes bundles and blobs to registries.
+// Pusher pushes bundles and blobs to registries. Set its fields before the
+// first push: they configure one registry.Client, made then and reused.
 type Pusher struct {
 	Keychain     authn.Keychain    // default authn.DefaultKeychain
 	Transport    http.RoundTripper // base transport; default registry.DefaultTransport()
