@@ -25,6 +25,7 @@ import (
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/frontend"
 	"github.com/cog-frontend/cog-frontend/weights"
+	"github.com/cog-frontend/cog-frontend/weights/store"
 	"github.com/cog-frontend/cog-frontend/wire"
 	bkclient "github.com/moby/buildkit/client"
 	gwclient "github.com/moby/buildkit/frontend/gateway/client"
@@ -93,7 +94,7 @@ func prepareExample(t testing.TB, e *Env, name, syntax string) string {
 		t.Fatalf("examples/%s/cog.yaml: %v", name, err)
 	}
 	if len(cfg.Weights) > 0 {
-		st, err := weights.OpenStore(filepath.Join(t.TempDir(), "store"))
+		st, err := store.Open(filepath.Join(t.TempDir(), "store"))
 		if err != nil {
 			t.Fatal(err)
 		}

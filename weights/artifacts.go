@@ -13,6 +13,7 @@ import (
 
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/weights/pack"
+	"github.com/cog-frontend/cog-frontend/weights/store"
 	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/opencontainers/go-digest"
 )
@@ -21,8 +22,8 @@ import (
 type ArtifactsOptions struct {
 	ProjectDir string
 	Config     *config.Config
-	LockPath   string // default <ProjectDir>/weights.lock
-	Store      *Store // nil: DefaultStoreDir
+	LockPath   string       // default <ProjectDir>/weights.lock
+	Store      *store.Store // nil: store.DefaultDir
 }
 
 // Artifacts returns one Artifact per weight of cog.yaml, in cog.yaml order,
@@ -65,7 +66,7 @@ func Artifacts(ctx context.Context, opts ArtifactsOptions) ([]Artifact, error) {
 	return out, nil
 }
 
-func artifactFor(st *Store, projectDir string, w config.Weight, e config.LockWeight) (Artifact, error) {
+func artifactFor(st *store.Store, projectDir string, w config.Weight, e config.LockWeight) (Artifact, error) {
 	e = canonicalLockWeight(e)
 	cfg, manifest, err := entryBytes(e)
 	if err != nil {
@@ -107,7 +108,7 @@ func artifactFor(st *Store, projectDir string, w config.Weight, e config.LockWei
 
 // layerOpener streams a layer from the store if present, else repacks it,
 // verifying file digests on the way and the layer digest at the end.
-func layerOpener(st *Store, lp pack.LayerPlan, l config.LockLayer, resolve pack.OpenFunc) func(context.Context) (io.ReadCloser, error) {
+func layerOpener(st *store.Store, lp pack.LayerPlan, l config.LockLayer, resolve pack.OpenFunc) func(context.Context) (io.ReadCloser, error) {
 	return func(ctx context.Context) (io.ReadCloser, error) {
 		if f, err := st.Open(l.Digest); err == nil {
 			return f, nil
@@ -128,7 +129,7 @@ func layerOpener(st *Store, lp pack.LayerPlan, l config.LockLayer, resolve pack.
 // its digest is there, else from the last source that provides it and
 // whose patterns keep it (later sources win, as in Import). Remote files
 // are downloaded into the store at the locked version and verified.
-func fileResolver(st *Store, projectDir string, w config.Weight, e config.LockWeight) (pack.OpenFunc, error) {
+func fileResolver(st *store.Store, projectDir string, w config.Weight, e config.LockWeight) (pack.OpenFunc, error) {
 	type src struct {
 		norm, dir, commit string
 		f                 filter
@@ -175,7 +176,7 @@ func fileResolver(st *Store, projectDir string, w config.Weight, e config.LockWe
 				p, err = downloadHTTPS(ctx, st, s.norm, f.Digest)
 			default:
 				repo, _ := parseHF(s.norm)
-				p, err = st.download(ctx, hfEndpoint()+"/"+repo+"/resolve/"+s.commit+"/"+escapePath(f.Path), f.Digest, hfHeader())
+				p, err = download(ctx, st, hfEndpoint()+"/"+repo+"/resolve/"+s.commit+"/"+escapePath(f.Path), f.Digest, hfHeader())
 			}
 			if err == nil {
 				var r *os.File

@@ -1,10 +1,10 @@
 // Package weights owns managed weights (spec: weights-v1): the inventory of
 // a weight's source files, the sources behind one interface (source.go:
-// local directories, https, hf), the local content store with its stat
-// cache, weights.lock maintenance (Import), `weights status`, and the
-// artifacts handed to the exporter (Artifacts). The byte-exact packing
-// (plan, tar/gzip layers, set digest, envelopeFormat, config and manifest
-// bytes) is its subpackage pack.
+// local directories, https, hf), weights.lock maintenance (Import),
+// `weights status`, and the artifacts handed to the exporter (Artifacts).
+// Its layers are subpackages: pack, the byte-exact packing (plan, tar/gzip
+// layers, set digest, envelopeFormat, config and manifest bytes); store,
+// the local content store (blobs, resumable partial ingests, stat cache).
 //
 // Byte compatibility with Cog is the contract: for the same files, names
 // and targets every digest this package produces equals the one Cog

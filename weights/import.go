@@ -20,6 +20,7 @@ import (
 	"github.com/cog-frontend/cog-frontend/internal/atomicfile"
 	"github.com/cog-frontend/cog-frontend/internal/ctxio"
 	"github.com/cog-frontend/cog-frontend/weights/pack"
+	"github.com/cog-frontend/cog-frontend/weights/store"
 	"github.com/cog-frontend/cog-frontend/wire"
 )
 
@@ -41,7 +42,7 @@ type ImportOptions struct {
 	LockPath   string         // default <ProjectDir>/weights.lock
 	Names      []string       // only these weights; all when empty
 	DryRun     bool           // compute the plan, write nothing
-	Store      *Store         // nil: open DefaultStoreDir
+	Store      *store.Store   // nil: open store.DefaultDir
 	Progress   io.Writer      // progress lines for long work; nil: silent
 	Now        func() time.Time
 	Pack       pack.Options // zero: the spec's packing (tests vary it)
@@ -262,7 +263,7 @@ func selectWeights(all []config.Weight, names []string) ([]config.Weight, error)
 }
 
 // list lists, filters and merges the weight's sources.
-func (j *weightJob) list(ctx context.Context, st *Store, projectDir string) error {
+func (j *weightJob) list(ctx context.Context, st *store.Store, projectDir string) error {
 	if len(j.w.Sources) == 0 {
 		return fmt.Errorf("no source")
 	}
@@ -356,7 +357,7 @@ func (j *weightJob) reuseLayers() {
 // runWork reads what must be read, largest work first across all cores:
 // layers to pack (hashing their files on the way) and files that only
 // need a digest.
-func runWork(ctx context.Context, st *Store, jobs []*weightJob, dryRun bool, progress io.Writer) error {
+func runWork(ctx context.Context, st *store.Store, jobs []*weightJob, dryRun bool, progress io.Writer) error {
 	type task struct {
 		cost int64
 		run  func(ctx context.Context) error
@@ -364,9 +365,9 @@ func runWork(ctx context.Context, st *Store, jobs []*weightJob, dryRun bool, pro
 	var tasks []task
 	var total int64
 	pr := &progressMeter{w: progress}
-	var caches []*statCache
-	seenCache := map[*statCache]bool{}
-	addCache := func(c *statCache) {
+	var caches []*store.StatCache
+	seenCache := map[*store.StatCache]bool{}
+	addCache := func(c *store.StatCache) {
 		if c != nil && !seenCache[c] {
 			seenCache[c] = true
 			caches = append(caches, c)
@@ -439,7 +440,7 @@ func runWork(ctx context.Context, st *Store, jobs []*weightJob, dryRun bool, pro
 	}
 	err := g.Wait()
 	for _, c := range caches {
-		if serr := c.save(); serr != nil && err == nil {
+		if serr := c.Save(); serr != nil && err == nil {
 			err = fmt.Errorf("save stat cache: %w", serr)
 		}
 	}
@@ -449,7 +450,7 @@ func runWork(ctx context.Context, st *Store, jobs []*weightJob, dryRun bool, pro
 // packOne builds one layer. gzip layers go into the content store as they
 // are written (they cost CPU to reproduce); raw layers are re-streamed
 // from the user's files when published, so only their digest is kept.
-func packOne(ctx context.Context, st *Store, j *weightJob, i int, byPath map[string]*srcFile, pr *progressMeter) error {
+func packOne(ctx context.Context, st *store.Store, j *weightJob, i int, byPath map[string]*srcFile, pr *progressMeter) error {
 	lp := j.plan[i]
 	start := time.Now()
 	open := func(ctx context.Context, f pack.File) (io.ReadCloser, error) {
@@ -460,7 +461,7 @@ func packOne(ctx context.Context, st *Store, j *weightJob, i int, byPath map[str
 		return pr.reader(r), nil
 	}
 	var sink io.Writer = io.Discard
-	var in *Ingest
+	var in *store.Ingest
 	if lp.Gzip() {
 		var err error
 		if in, err = st.NewIngest(); err != nil {
@@ -482,7 +483,7 @@ func packOne(ctx context.Context, st *Store, j *weightJob, i int, byPath map[str
 	for k, f := range lp.Files {
 		sf := byPath[f.Path]
 		sf.Digest = res.FileDigests[k]
-		sf.sc.record(sf.Path, sf.stat, sf.Digest, start)
+		sf.sc.Record(sf.Path, sf.stat, sf.Digest, start)
 	}
 	j.layers[i] = res.Layer
 	j.packed.Add(1)
@@ -513,7 +514,7 @@ func hashOne(ctx context.Context, f *srcFile, pr *progressMeter) error {
 		return fmt.Errorf("%s changed size while being read (%d, then %d bytes); run the import again", f.abs, f.Size, n)
 	}
 	f.Digest = d
-	f.sc.record(f.Path, f.stat, d, start)
+	f.sc.Record(f.Path, f.stat, d, start)
 	return nil
 }
 

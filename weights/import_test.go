@@ -16,6 +16,7 @@ import (
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/internal/weightgen"
 	"github.com/cog-frontend/cog-frontend/weights/pack"
+	"github.com/cog-frontend/cog-frontend/weights/store"
 	"github.com/cog-frontend/cog-frontend/wire"
 )
 
@@ -42,7 +43,7 @@ func writeTree(t *testing.T, dir string, files map[string]string) {
 type project struct {
 	dir   string
 	cfg   *config.Config
-	store *Store
+	store *store.Store
 	clock int
 }
 
@@ -50,7 +51,7 @@ func newProject(t *testing.T, files map[string]string) *project {
 	t.Helper()
 	dir := t.TempDir()
 	writeTree(t, filepath.Join(dir, "weights", "minilm"), files)
-	st, err := OpenStore(t.TempDir())
+	st, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

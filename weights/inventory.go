@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/cog-frontend/cog-frontend/weights/pack"
+	"github.com/cog-frontend/cog-frontend/weights/store"
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
 )
 
@@ -17,7 +18,7 @@ import (
 type localFile struct {
 	Path string // relative to the source root, '/'-separated
 	Abs  string
-	stat statKey
+	stat store.StatKey
 }
 
 // walkSource lists the regular files under root (spec §3). Directories
@@ -72,7 +73,7 @@ func walkSource(ctx context.Context, root string) ([]localFile, error) {
 		if err != nil {
 			return fmt.Errorf("weight source: %w", err)
 		}
-		files = append(files, localFile{Path: rel, Abs: p, stat: statKeyOf(info)})
+		files = append(files, localFile{Path: rel, Abs: p, stat: store.KeyOf(info)})
 		return nil
 	})
 	if err != nil {

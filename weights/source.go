@@ -11,14 +11,15 @@ import (
 
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/weights/pack"
+	"github.com/cog-frontend/cog-frontend/weights/store"
 )
 
 // srcFile is one file a source offers, before filtering.
 type srcFile struct {
-	pack.File         // Digest is "" until known
-	abs       string  // where its bytes are on local disk
-	stat      statKey // for the stat cache
-	sc        *statCache
+	pack.File               // Digest is "" until known
+	abs       string        // where its bytes are on local disk
+	stat      store.StatKey // for the stat cache
+	sc        *store.StatCache
 	// fetch, for remote files, downloads the file into the store and
 	// returns its path; it runs only when the bytes are needed.
 	fetch func(ctx context.Context) (string, error)
@@ -55,7 +56,7 @@ func sourceDir(projectDir, normURI string) (string, error) {
 // position in it: a remote source whose version is unchanged takes file
 // digests from it instead of downloading.
 type source interface {
-	list(ctx context.Context, st *Store, old *config.LockWeight, idx int) (*listing, error)
+	list(ctx context.Context, st *store.Store, old *config.LockWeight, idx int) (*listing, error)
 }
 
 // Sources by URI scheme (weights-v1 §3): a directory of the project or
@@ -86,7 +87,7 @@ func sourceFor(projectDir string, src config.WeightSource) (source, error) {
 }
 
 // listSource lists one cog.yaml weight source.
-func listSource(ctx context.Context, st *Store, projectDir string, src config.WeightSource, old *config.LockWeight, idx int) (*listing, error) {
+func listSource(ctx context.Context, st *store.Store, projectDir string, src config.WeightSource, old *config.LockWeight, idx int) (*listing, error) {
 	s, err := sourceFor(projectDir, src)
 	if err != nil {
 		return nil, err
@@ -94,29 +95,29 @@ func listSource(ctx context.Context, st *Store, projectDir string, src config.We
 	return s.list(ctx, st, old, idx)
 }
 
-func (s httpsSource) list(ctx context.Context, st *Store, old *config.LockWeight, idx int) (*listing, error) {
+func (s httpsSource) list(ctx context.Context, st *store.Store, old *config.LockWeight, idx int) (*listing, error) {
 	return listHTTPS(ctx, st, s.uri, old, idx)
 }
 
-func (s hfSource) list(ctx context.Context, st *Store, old *config.LockWeight, idx int) (*listing, error) {
+func (s hfSource) list(ctx context.Context, st *store.Store, old *config.LockWeight, idx int) (*listing, error) {
 	return listHF(ctx, st, s.uri, old, idx)
 }
 
 // list walks the directory (stat only); digests come from the stat cache
 // where it is still valid. A local source fingerprints all its files,
 // filtered or not, so it needs no lock entry.
-func (s localSource) list(ctx context.Context, st *Store, _ *config.LockWeight, _ int) (*listing, error) {
+func (s localSource) list(ctx context.Context, st *store.Store, _ *config.LockWeight, _ int) (*listing, error) {
 	lf, err := walkSource(ctx, s.dir)
 	if err != nil {
 		return nil, err
 	}
-	var sc *statCache
+	var sc *store.StatCache
 	if st != nil {
-		sc = st.statCache(s.dir)
+		sc = st.StatCache(s.dir)
 	}
 	l := &listing{uri: s.uri, files: make([]*srcFile, len(lf)), local: true}
 	for i, f := range lf {
-		d, _ := sc.lookup(f.Path, f.stat)
+		d, _ := sc.Lookup(f.Path, f.stat)
 		l.files[i] = &srcFile{File: pack.File{Path: f.Path, Size: f.stat.Size, Digest: d}, abs: f.Abs, stat: f.stat, sc: sc}
 	}
 	l.fingerprint = func() string {

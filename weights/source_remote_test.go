@@ -16,6 +16,7 @@ import (
 
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/weights/pack"
+	"github.com/cog-frontend/cog-frontend/weights/store"
 )
 
 // fakeHub serves the subset of the Hugging Face Hub HTTP API that listHF
@@ -143,8 +144,8 @@ func TestHFSourceThroughHubAPI(t *testing.T) {
 	}
 }
 
-func mustStore(t *testing.T) *Store {
-	st, err := OpenStore(t.TempDir())
+func mustStore(t *testing.T) *store.Store {
+	st, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,3 +217,6 @@ func TestHTTPSSourceResumesAndUsesETag(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// sha is the digest of b, as the tests spell expected values.
+func sha(b []byte) string { return pack.Digest(b) }

@@ -15,6 +15,7 @@ import (
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/exporter"
 	"github.com/cog-frontend/cog-frontend/weights"
+	"github.com/cog-frontend/cog-frontend/weights/store"
 	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/google/go-containerregistry/pkg/name"
 )
@@ -213,4 +214,4 @@ func publish(ctx context.Context, p *project, b *exporter.Bundle, o publishOpts)
 
 // cacheDir is $COG_CACHE_DIR (the weights store), where upload sessions and
 // build staging live too.
-func cacheDir() (string, error) { return weights.DefaultStoreDir() }
+func cacheDir() (string, error) { return store.DefaultDir() }
