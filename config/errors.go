@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 // Error is one problem found in cog.yaml or weights.lock. Callers that want
@@ -32,7 +34,7 @@ func (e *Error) Error() string {
 func (p Position) String() string {
 	file := p.File
 	if file == "" {
-		file = "cog.yaml"
+		file = wire.ConfigFilename
 	}
 	switch {
 	case p.Line > 0 && p.Column > 0:

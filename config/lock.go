@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/opencontainers/go-digest"
 	"go.yaml.in/yaml/v3"
 )
@@ -32,7 +33,7 @@ const reimport = "re-run cog-frontend weights import"
 // in positions ("weights.lock" when empty).
 func ParseLock(filename string, data []byte) (*Lock, error) {
 	if filename == "" {
-		filename = "weights.lock"
+		filename = wire.LockFilename
 	}
 	root, err := jsonNodes(filename, data)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/google/go-containerregistry/pkg/name"
 	"go.yaml.in/yaml/v3"
 )
@@ -19,7 +20,7 @@ var topLevelKeys = []string{"build", "image", "model", "run", "predict", "train"
 // YAML comment and needs no special handling.
 func Parse(filename string, data []byte) (*Config, []Warning, error) {
 	if filename == "" {
-		filename = "cog.yaml"
+		filename = wire.ConfigFilename
 	}
 	w := &walker{problems: problems{file: filename}, src: SourceMap{}}
 	cfg := &Config{Source: w.src}

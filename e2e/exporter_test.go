@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/cog-frontend/cog-frontend/exporter"
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -82,7 +83,7 @@ func writeTestImage(t testing.TB, dir string) (exporter.LayoutSource, []ocispec.
 	img.Platform = &ocispec.Platform{OS: "linux", Architecture: "amd64"}
 	att := manifest("application/vnd.in-toto+json", []byte(`{}`), "application/vnd.in-toto+json", []byte(`{"_type":"https://in-toto.io/Statement/v0.1","predicateType":"https://spdx.dev/Document"}`))
 	att.Platform = &ocispec.Platform{OS: "unknown", Architecture: "unknown"}
-	att.Annotations = map[string]string{exporter.AnnotationDockerReferenceType: exporter.DockerReferenceTypeAttestation, exporter.AnnotationDockerReferenceDigest: img.Digest.String()}
+	att.Annotations = map[string]string{wire.AnnotationDockerReferenceType: wire.DockerReferenceTypeAttestation, wire.AnnotationDockerReferenceDigest: img.Digest.String()}
 	return exporter.LayoutSource{Dir: dir}, []ocispec.Descriptor{img, att}
 }
 
@@ -155,15 +156,15 @@ func weightFromFiles(t testing.TB, name, target string, reads *int64Counter, fil
 		w.Layers = append(w.Layers, b)
 		w.Size += b.Descriptor.Size
 		layers = append(layers, map[string]any{"mediaType": b.Descriptor.MediaType, "size": b.Descriptor.Size, "digest": b.Descriptor.Digest,
-			"annotations": map[string]string{exporter.AnnotationWeightSize: strconv.FormatInt(b.Descriptor.Size, 10)}})
+			"annotations": map[string]string{wire.AnnotationWeightSizeUncompressed: strconv.FormatInt(b.Descriptor.Size, 10)}})
 	}
 	cfg := []byte(fmt.Sprintf(`{"name":%q,"target":%q,"setDigest":%q,"files":[]}`, name, target, set))
-	w.Config = exporter.Blob{Descriptor: ocispec.Descriptor{MediaType: exporter.WeightConfigMediaType, Digest: digest.FromBytes(cfg), Size: int64(len(cfg))},
+	w.Config = exporter.Blob{Descriptor: ocispec.Descriptor{MediaType: wire.MediaTypeWeightConfig, Digest: digest.FromBytes(cfg), Size: int64(len(cfg))},
 		Open: func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(cfg)), nil }}
 	m, _ := json.Marshal(map[string]any{
-		"schemaVersion": 2, "mediaType": ocispec.MediaTypeImageManifest, "artifactType": exporter.WeightArtifactType,
+		"schemaVersion": 2, "mediaType": ocispec.MediaTypeImageManifest, "artifactType": wire.ArtifactTypeWeight,
 		"config": w.Config.Descriptor, "layers": layers,
-		"annotations": map[string]string{exporter.AnnotationWeightName: name, exporter.AnnotationWeightSet: set.String(), exporter.AnnotationWeightTarget: target},
+		"annotations": map[string]string{wire.AnnotationWeightName: name, wire.AnnotationWeightSetDigest: set.String(), wire.AnnotationWeightTarget: target},
 	})
 	w.Manifest = m
 	return w
@@ -297,7 +298,7 @@ func TestExporterPushReadBackByThreeTools(t *testing.T) {
 			t.Errorf("weight %s by tag: %s, want %s", w.Name, byTag, w.Descriptor.Digest)
 		}
 		byDigest := runTool(t, oras, "manifest", "fetch", "--plain-http", repo.Digest(w.Descriptor.Digest.String()).String())
-		if !strings.Contains(byDigest, exporter.WeightArtifactType) {
+		if !strings.Contains(byDigest, wire.ArtifactTypeWeight) {
 			t.Errorf("weight %s by digest: %s", w.Name, byDigest)
 		}
 		runTool(t, skopeo, "inspect", "--tls-verify=false", "--raw", "docker://"+repo.Tag(w.Tag).String())
@@ -533,7 +534,7 @@ func TestExporterLayoutAndTarLoadIntoTools(t *testing.T) {
 		t.Errorf("oras reads a different index from the layout: %s", got)
 	}
 	for _, w := range b.Weights {
-		tag := exporter.WeightTag(w.Name, w.SetDigest)
+		tag := wire.WeightTag(w.Name, w.SetDigest)
 		if got := runTool(t, oras, "manifest", "fetch", "--oci-layout", out+":"+tag); got != string(w.Manifest) {
 			t.Errorf("weight %s at %s: %s", w.Name, tag, got)
 		}
@@ -653,7 +654,7 @@ func TestBundleCLIAttachesLockedWeightsToAnImage(t *testing.T) {
 
 	out := run(t, dir, env.Binary, "bundle", "--image", "oci-layout://"+filepath.Join(dir, "img")+":latest", "--push", repo.Tag("v1").String(), "--progress", "plain")
 	t.Logf("bundle --push output:\n%s", out)
-	wtag := exporter.WeightTag("minilm", lock.Weights[0].SetDigest)
+	wtag := wire.WeightTag("minilm", lock.Weights[0].SetDigest)
 	for _, want := range []string{repo.Tag("v1").String(), img.Digest.String(), "cog-image.v1", wtag, lock.Weights[0].Digest} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bundle --push output lacks %q:\n%s", want, out)
@@ -696,7 +697,7 @@ func TestBundleCLIAttachesLockedWeightsToAnImage(t *testing.T) {
 	tarOut := filepath.Join(dir, "out", "bundle.tar")
 	run(t, dir, env.Binary, "bundle", "--image", repo.Tag("cog-image.v1").String(), "--output", "type=oci,dest="+tarOut, "-t", repo.Tag("v3").String(), "--progress", "plain")
 	raw := runTool(t, tool(t, env, "skopeo"), "inspect", "--raw", "oci-archive:"+tarOut+":v3")
-	if !strings.Contains(raw, exporter.WeightArtifactType) || !strings.Contains(raw, lock.Weights[0].Digest) {
+	if !strings.Contains(raw, wire.ArtifactTypeWeight) || !strings.Contains(raw, lock.Weights[0].Digest) {
 		t.Errorf("OCI archive index: %s", raw)
 	}
 	// Reserved tags are refused with a clear message.
@@ -728,7 +729,7 @@ func TestBuildAndPushCLI(t *testing.T) {
 		}
 	}
 	out := run(t, dir, env.Binary, "push", "--builder", env.Builder, "--progress", "plain", repo.Tag("v1").String())
-	if !strings.Contains(out, "cog-image.v1") || !strings.Contains(out, exporter.WeightTag("minilm", lock.Weights[0].SetDigest)) {
+	if !strings.Contains(out, "cog-image.v1") || !strings.Contains(out, wire.WeightTag("minilm", lock.Weights[0].SetDigest)) {
 		t.Errorf("push output:\n%s", out)
 	}
 	crane := tool(t, env, "crane")

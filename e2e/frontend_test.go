@@ -25,6 +25,8 @@ import (
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/frontend"
 	"github.com/cog-frontend/cog-frontend/weights"
+	"github.com/cog-frontend/cog-frontend/weights/store"
+	"github.com/cog-frontend/cog-frontend/wire"
 	bkclient "github.com/moby/buildkit/client"
 	gwclient "github.com/moby/buildkit/frontend/gateway/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -92,7 +94,7 @@ func prepareExample(t testing.TB, e *Env, name, syntax string) string {
 		t.Fatalf("examples/%s/cog.yaml: %v", name, err)
 	}
 	if len(cfg.Weights) > 0 {
-		st, err := weights.OpenStore(filepath.Join(t.TempDir(), "store"))
+		st, err := store.Open(filepath.Join(t.TempDir(), "store"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -632,7 +634,7 @@ func TestBuildxCallSubrequests(t *testing.T) {
 		}
 	}
 	out = run(t, dir, "docker", "buildx", "build", "--builder", e.Builder, "--call", "targets", "-f", "cog.yaml", ".")
-	for _, want := range []string{frontend.FormatBundle, frontend.FormatStandalone} {
+	for _, want := range []string{wire.FormatBundle, wire.FormatStandalone} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--call targets does not list %s:\n%s", want, out)
 		}

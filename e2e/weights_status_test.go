@@ -28,9 +28,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/cog-frontend/cog-frontend/config"
-	"github.com/cog-frontend/cog-frontend/exporter"
 	"github.com/cog-frontend/cog-frontend/internal/weightgen"
 	"github.com/cog-frontend/cog-frontend/weights"
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 // blobLayer streams a weight blob into remote.WriteLayer; the registry
@@ -130,7 +130,7 @@ weights:
 	}
 	for i, w := range reg.Weights {
 		lw := lock.Weights[i]
-		if w.Name != lw.Name || w.Manifest != lw.Digest || w.Tag != exporter.WeightTag(lw.Name, lw.SetDigest) {
+		if w.Name != lw.Name || w.Manifest != lw.Digest || w.Tag != wire.WeightTag(lw.Name, lw.SetDigest) {
 			t.Errorf("weight %d identity: %+v", i, w)
 		}
 		if want := "cog-weight." + lw.Name + "." + strings.TrimPrefix(lw.SetDigest, "sha256:")[:12]; w.Tag != want {
@@ -154,7 +154,7 @@ weights:
 	big := arts[0]
 	var bundle, raw weights.Blob
 	for _, l := range big.Layers {
-		if l.Descriptor.MediaType == weights.MediaTypeLayerGzip {
+		if l.Descriptor.MediaType == wire.MediaTypeLayerTarGzip {
 			bundle = l
 		} else {
 			raw = l

@@ -4,10 +4,10 @@
 // unknown/unknown (weights-v1 spec §9).
 //
 // It owns three outputs: an OCI image-layout directory, an OCI layout tar and
-// a registry push. The push engine is this package's own (see push.go for why
-// go-containerregistry's remote.Write is not enough): HEAD before upload,
-// cross-repository mounts, parallel chunked uploads that survive dropped
-// connections and process kills, and bounded retries.
+// a registry push. The push decides what goes where (blobs first, then
+// manifests under their tags, then the index) and in parallel; the registry
+// protocol (HEAD, mounts, chunked uploads that survive dropped connections
+// and process kills, retries) is internal/registry's.
 //
 // The exporter never imports the weights engine: cmd adapts weights.Artifact
 // to exporter.Weight. Pure assembly (index.go, tags.go) is separate from I/O

@@ -10,30 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
-
-func TestSanitizeTagName(t *testing.T) {
-	for in, want := range map[string]string{
-		"minilm":                 "minilm",
-		"my.model/v2":            "my-model-v2",
-		"--a..b__c--":            "a-b__c",
-		"":                       "unnamed",
-		"...":                    "unnamed",
-		strings.Repeat("x", 200): strings.Repeat("x", 104),
-	} {
-		if got := SanitizeTagName(in); got != want {
-			t.Errorf("SanitizeTagName(%q) = %q, want %q", in, got, want)
-		}
-	}
-	if got := WeightTag("my.model", "sha256:0123456789abcdef0000"); got != "cog-weight.my-model.0123456789ab" {
-		t.Errorf("WeightTag = %q", got)
-	}
-	if len(WeightTag(strings.Repeat("x", 300), digest.FromString("x").String())) > 128 {
-		t.Error("weight tag longer than 128 characters")
-	}
-}
 
 func TestUserTagRules(t *testing.T) {
 	if err := ValidateUserTag("cog-image.x"); err == nil || !strings.Contains(err.Error(), "reserved") {
@@ -78,7 +58,7 @@ func testImage(t *testing.T, dir string) (LayoutSource, []ocispec.Descriptor) {
 	img.Platform = &ocispec.Platform{OS: "linux", Architecture: "amd64"}
 	att := man("application/vnd.in-toto+json", []byte(`{}`), []byte(`{"_type":"https://in-toto.io/Statement/v0.1"}`))
 	att.Platform = &ocispec.Platform{OS: "unknown", Architecture: "unknown"}
-	att.Annotations = map[string]string{AnnotationDockerReferenceType: DockerReferenceTypeAttestation, AnnotationDockerReferenceDigest: img.Digest.String()}
+	att.Annotations = map[string]string{wire.AnnotationDockerReferenceType: wire.DockerReferenceTypeAttestation, wire.AnnotationDockerReferenceDigest: img.Digest.String()}
 	return LayoutSource{Dir: dir}, []ocispec.Descriptor{att, img}
 }
 
@@ -102,10 +82,10 @@ func TestAssembleOrdersImagesAttestationsWeights(t *testing.T) {
 	}
 	for i, w := range []Weight{w1, w2} {
 		d := idx.Manifests[2+i]
-		if d.ArtifactType != WeightArtifactType || d.Digest != digest.FromBytes(w.Manifest) || d.Size != int64(len(w.Manifest)) {
+		if d.ArtifactType != wire.ArtifactTypeWeight || d.Digest != digest.FromBytes(w.Manifest) || d.Size != int64(len(w.Manifest)) {
 			t.Errorf("weight descriptor %d = %+v", i, d)
 		}
-		want := map[string]string{AnnotationWeightName: w.Name, AnnotationWeightSet: w.SetDigest, AnnotationWeightSize: map[int]string{0: "6", 1: "1"}[i], AnnotationReferenceType: "weights"}
+		want := map[string]string{wire.AnnotationWeightName: w.Name, wire.AnnotationWeightSetDigest: w.SetDigest, wire.AnnotationWeightSizeUncompressed: map[int]string{0: "6", 1: "1"}[i], wire.AnnotationReferenceType: "weights"}
 		for k, v := range want {
 			if d.Annotations[k] != v {
 				t.Errorf("weight %d annotation %s = %q, want %q", i, k, d.Annotations[k], v)
@@ -170,7 +150,7 @@ func TestLayoutRoundTripAndTarDeterminism(t *testing.T) {
 	if err != nil || len(got) != 3 {
 		t.Fatalf("manifests %v %v", got, err)
 	}
-	if _, d, err := OpenLayout(out, WeightTag("minilm", w.SetDigest)); err != nil || d.Digest != digest.FromBytes(w.Manifest) {
+	if _, d, err := OpenLayout(out, wire.WeightTag("minilm", w.SetDigest)); err != nil || d.Digest != digest.FromBytes(w.Manifest) {
 		t.Errorf("weight tag in layout: %v %v", d, err)
 	}
 	// every blob named in the layout exists and matches its digest

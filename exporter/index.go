@@ -6,29 +6,9 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-)
-
-// Media types and annotation keys of the bundle (weights-v1 spec §8, §9, §12).
-const (
-	WeightArtifactType        = "application/vnd.cog.weight.v1"
-	WeightConfigMediaType     = "application/vnd.cog.weight.config.v1+json"
-	AnnotationWeightName      = "run.cog.weight.name"
-	AnnotationWeightSet       = "run.cog.weight.set-digest"
-	AnnotationWeightSize      = "run.cog.weight.size.uncompressed"
-	AnnotationWeightTarget    = "run.cog.weight.target"
-	AnnotationReferenceType   = "vnd.cog.reference.type"
-	AnnotationReferenceDigest = "vnd.cog.reference.digest"
-	ReferenceTypeWeights      = "weights"
-
-	// February 2026 ("v0 bundle") weights artifact, read only.
-	LegacyWeightsArtifactType = "application/vnd.cog.weights.v1"
-
-	// BuildKit's attestation manifests carry these.
-	AnnotationDockerReferenceType   = "vnd.docker.reference.type"
-	AnnotationDockerReferenceDigest = "vnd.docker.reference.digest"
-	DockerReferenceTypeAttestation  = "attestation-manifest"
 )
 
 // unknownPlatform is written on every weight descriptor. It is never
@@ -55,14 +35,14 @@ type Bundle struct {
 
 // IsAttestation reports whether d is a BuildKit attestation manifest.
 func IsAttestation(d ocispec.Descriptor) bool {
-	return d.Annotations[AnnotationDockerReferenceType] == DockerReferenceTypeAttestation
+	return d.Annotations[wire.AnnotationDockerReferenceType] == wire.DockerReferenceTypeAttestation
 }
 
 // IsWeight reports whether d is a weight descriptor of today's format or of
 // the February 2026 format.
 func IsWeight(d ocispec.Descriptor) bool {
-	return d.ArtifactType == WeightArtifactType || d.ArtifactType == LegacyWeightsArtifactType ||
-		d.Annotations[AnnotationReferenceType] == ReferenceTypeWeights
+	return d.ArtifactType == wire.ArtifactTypeWeight || d.ArtifactType == wire.ArtifactTypeLegacyWeights ||
+		d.Annotations[wire.AnnotationReferenceType] == wire.ReferenceTypeWeights
 }
 
 // Assemble builds the bundle index from the model's manifests (image
@@ -79,8 +59,8 @@ func Assemble(manifests []ocispec.Descriptor, weights []Weight, src Source) (*Bu
 		case IsWeight(d):
 			// replaced below
 		default:
-			if d.MediaType != ocispec.MediaTypeImageManifest && d.MediaType != mediaTypeDockerManifest {
-				return nil, fmt.Errorf("model image descriptor %s has media type %q; expected an image manifest (%s or %s)", d.Digest, d.MediaType, ocispec.MediaTypeImageManifest, mediaTypeDockerManifest)
+			if d.MediaType != ocispec.MediaTypeImageManifest && d.MediaType != wire.MediaTypeDockerManifest {
+				return nil, fmt.Errorf("model image descriptor %s has media type %q; expected an image manifest (%s or %s)", d.Digest, d.MediaType, ocispec.MediaTypeImageManifest, wire.MediaTypeDockerManifest)
 			}
 			if d.Platform == nil || d.Platform.OS == "" || d.Platform.Architecture == "" || d.Platform.OS == "unknown" {
 				return nil, fmt.Errorf("model image manifest %s has no real platform; the bundle needs each image's os/architecture", d.Digest)
@@ -119,8 +99,6 @@ func Assemble(manifests []ocispec.Descriptor, weights []Weight, src Source) (*Bu
 	return b, nil
 }
 
-const mediaTypeDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
-
 // weightDescriptor checks that w's manifest bytes agree with its config and
 // layer blobs, and returns the index descriptor for it.
 func weightDescriptor(w Weight) (ocispec.Descriptor, error) {
@@ -132,8 +110,8 @@ func weightDescriptor(w Weight) (ocispec.Descriptor, error) {
 	if err := dec.Decode(&m); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("manifest is not valid JSON: %w", err)
 	}
-	if m.MediaType != ocispec.MediaTypeImageManifest || m.ArtifactType != WeightArtifactType {
-		return ocispec.Descriptor{}, fmt.Errorf("manifest has mediaType %q artifactType %q; want %q and %q", m.MediaType, m.ArtifactType, ocispec.MediaTypeImageManifest, WeightArtifactType)
+	if m.MediaType != ocispec.MediaTypeImageManifest || m.ArtifactType != wire.ArtifactTypeWeight {
+		return ocispec.Descriptor{}, fmt.Errorf("manifest has mediaType %q artifactType %q; want %q and %q", m.MediaType, m.ArtifactType, ocispec.MediaTypeImageManifest, wire.ArtifactTypeWeight)
 	}
 	if !sameBlob(m.Config, w.Config.Descriptor) {
 		return ocispec.Descriptor{}, fmt.Errorf("manifest config %s (%d bytes) does not match the config blob given (%s, %d bytes)", m.Config.Digest, m.Config.Size, w.Config.Descriptor.Digest, w.Config.Descriptor.Size)
@@ -156,8 +134,8 @@ func weightDescriptor(w Weight) (ocispec.Descriptor, error) {
 	if w.Config.Open == nil {
 		return ocispec.Descriptor{}, fmt.Errorf("config blob cannot be opened (no Open)")
 	}
-	if m.Annotations[AnnotationWeightName] != "" && m.Annotations[AnnotationWeightName] != w.Name {
-		return ocispec.Descriptor{}, fmt.Errorf("manifest names the weight %q, not %q", m.Annotations[AnnotationWeightName], w.Name)
+	if m.Annotations[wire.AnnotationWeightName] != "" && m.Annotations[wire.AnnotationWeightName] != w.Name {
+		return ocispec.Descriptor{}, fmt.Errorf("manifest names the weight %q, not %q", m.Annotations[wire.AnnotationWeightName], w.Name)
 	}
 	if w.SetDigest == "" {
 		return ocispec.Descriptor{}, fmt.Errorf("no set digest")
@@ -167,15 +145,15 @@ func weightDescriptor(w Weight) (ocispec.Descriptor, error) {
 	}
 	return ocispec.Descriptor{
 		MediaType:    ocispec.MediaTypeImageManifest,
-		ArtifactType: WeightArtifactType,
+		ArtifactType: wire.ArtifactTypeWeight,
 		Digest:       digest.FromBytes(w.Manifest),
 		Size:         int64(len(w.Manifest)),
 		Platform:     unknownPlatform(),
 		Annotations: map[string]string{
-			AnnotationWeightName:    w.Name,
-			AnnotationWeightSet:     w.SetDigest,
-			AnnotationWeightSize:    strconv.FormatInt(w.Size, 10),
-			AnnotationReferenceType: ReferenceTypeWeights,
+			wire.AnnotationWeightName:             w.Name,
+			wire.AnnotationWeightSetDigest:        w.SetDigest,
+			wire.AnnotationWeightSizeUncompressed: strconv.FormatInt(w.Size, 10),
+			wire.AnnotationReferenceType:          wire.ReferenceTypeWeights,
 		},
 	}, nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cog-frontend/cog-frontend/internal/atomicfile"
 	"github.com/cog-frontend/cog-frontend/internal/ctxio"
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 // layoutIndex is the layout's index.json: the bundle index under tag, and,
@@ -36,9 +37,9 @@ func (b *Bundle) layoutIndex(tag string) ([]byte, error) {
 	}
 	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex}
 	idx.SchemaVersion = 2
-	idx.Manifests = append(idx.Manifests, withRef(b.Index, tag), withRef(b.Images[0], ImageTag(tag)))
+	idx.Manifests = append(idx.Manifests, withRef(b.Index, tag), withRef(b.Images[0], wire.ImageTag(tag)))
 	for i, w := range b.Weights {
-		idx.Manifests = append(idx.Manifests, withRef(b.WeightDescs[i], WeightTag(w.Name, w.SetDigest)))
+		idx.Manifests = append(idx.Manifests, withRef(b.WeightDescs[i], wire.WeightTag(w.Name, w.SetDigest)))
 	}
 	return json.Marshal(idx)
 }

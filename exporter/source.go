@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -96,7 +97,7 @@ func OpenLayout(dir, tag string) (LayoutSource, ocispec.Descriptor, error) {
 	if tag == "" {
 		var cand []ocispec.Descriptor
 		for _, d := range idx.Manifests {
-			if !strings.HasPrefix(d.Annotations[ocispec.AnnotationRefName], ReservedTagPrefix) {
+			if !strings.HasPrefix(d.Annotations[ocispec.AnnotationRefName], wire.ReservedTagPrefix) {
 				cand = append(cand, d)
 			}
 		}
@@ -160,13 +161,11 @@ func ResolveRegistry(ctx context.Context, ref name.Reference, opts ...remote.Opt
 
 func isManifestType(mt string) bool {
 	switch mt {
-	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex, mediaTypeDockerManifest, mediaTypeDockerManifestList:
+	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex, wire.MediaTypeDockerManifest, wire.MediaTypeDockerManifestList:
 		return true
 	}
 	return false
 }
-
-const mediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
 
 // Manifests expands a root descriptor into the list of manifest descriptors
 // the bundle should start from: an index gives its manifests (images,
@@ -178,13 +177,13 @@ func Manifests(ctx context.Context, s Source, root ocispec.Descriptor) ([]ocispe
 		return nil, err
 	}
 	switch root.MediaType {
-	case ocispec.MediaTypeImageIndex, mediaTypeDockerManifestList:
+	case ocispec.MediaTypeImageIndex, wire.MediaTypeDockerManifestList:
 		var idx ocispec.Index
 		if err := json.Unmarshal(raw, &idx); err != nil {
 			return nil, fmt.Errorf("index %s: %w", root.Digest, err)
 		}
 		return idx.Manifests, nil
-	case ocispec.MediaTypeImageManifest, mediaTypeDockerManifest:
+	case ocispec.MediaTypeImageManifest, wire.MediaTypeDockerManifest:
 		var m ocispec.Manifest
 		if err := json.Unmarshal(raw, &m); err != nil {
 			return nil, fmt.Errorf("manifest %s: %w", root.Digest, err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -24,7 +25,7 @@ func memBlob(mt string, b []byte) Blob {
 func testWeight(name, target string, layers ...[]byte) Weight {
 	set := digest.FromString(name + "-set")
 	cfg := []byte(`{"name":"` + name + `","target":"` + target + `","setDigest":"` + set.String() + `","files":[]}`)
-	w := Weight{Name: name, SetDigest: set.String(), Config: memBlob(WeightConfigMediaType, cfg)}
+	w := Weight{Name: name, SetDigest: set.String(), Config: memBlob(wire.MediaTypeWeightConfig, cfg)}
 	type layer struct {
 		MediaType   string            `json:"mediaType"`
 		Size        int64             `json:"size"`
@@ -36,13 +37,13 @@ func testWeight(name, target string, layers ...[]byte) Weight {
 		b := memBlob("application/vnd.oci.image.layer.v1.tar", l)
 		w.Layers = append(w.Layers, b)
 		w.Size += int64(len(l))
-		ls = append(ls, layer{b.Descriptor.MediaType, b.Descriptor.Size, b.Descriptor.Digest.String(), map[string]string{AnnotationWeightSize: strconv.Itoa(len(l))}})
+		ls = append(ls, layer{b.Descriptor.MediaType, b.Descriptor.Size, b.Descriptor.Digest.String(), map[string]string{wire.AnnotationWeightSizeUncompressed: strconv.Itoa(len(l))}})
 	}
 	m := map[string]any{
-		"schemaVersion": 2, "mediaType": ocispec.MediaTypeImageManifest, "artifactType": WeightArtifactType,
-		"config":      map[string]any{"mediaType": WeightConfigMediaType, "size": len(cfg), "digest": w.Config.Descriptor.Digest},
+		"schemaVersion": 2, "mediaType": ocispec.MediaTypeImageManifest, "artifactType": wire.ArtifactTypeWeight,
+		"config":      map[string]any{"mediaType": wire.MediaTypeWeightConfig, "size": len(cfg), "digest": w.Config.Descriptor.Digest},
 		"layers":      ls,
-		"annotations": map[string]string{AnnotationWeightName: name, AnnotationWeightSet: set.String(), AnnotationWeightTarget: target},
+		"annotations": map[string]string{wire.AnnotationWeightName: name, wire.AnnotationWeightSetDigest: set.String(), wire.AnnotationWeightTarget: target},
 	}
 	w.Manifest, _ = json.Marshal(m)
 	return w

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cog-frontend/cog-frontend/config"
 	cogllb "github.com/cog-frontend/cog-frontend/llb"
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/containerd/platforms"
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/frontend/dockerui"
@@ -72,7 +73,7 @@ func Build(ctx context.Context, c gwclient.Client) (*gwclient.Result, error) {
 		files.src.Warn(ctx, w.String(), configWarnOpts(smap, w))
 	}
 
-	format := opts.ResolveFormat(len(cfg.Weights) > 0)
+	format := wire.ResolveFormat(opts.Format, len(cfg.Weights) > 0)
 	p := &plan{
 		c: c, bc: bc, cfg: cfg, files: files, format: format, version: opts.Version,
 		revision: bc.BuildOpts().Opts[optRevision],
@@ -328,7 +329,7 @@ func sourceDateEpoch(args map[string]string) (*time.Time, error) {
 }
 
 // addMetadata records the format and the weights lock projection in the
-// result, for the client (cog-frontend build/bundle) to attach the weights.
+// result; cog-frontend build reads them to attach the matching weights.
 func addMetadata(res *gwclient.Result, format string, lock *config.Lock) error {
 	res.AddMeta(MetaFormat, []byte(format))
 	if lock == nil || len(lock.Weights) == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path"
 
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/frontend/dockerui"
 	gwclient "github.com/moby/buildkit/frontend/gateway/client"
@@ -22,10 +23,10 @@ const optFilename = "filename"
 func cogFilename(opts map[string]string) string {
 	name, ok := opts[optFilename]
 	if !ok || name == "" {
-		return DefaultFilename
+		return wire.ConfigFilename
 	}
 	if path.Base(name) == dockerui.DefaultDockerfileName {
-		return path.Join(path.Dir(name), DefaultFilename)
+		return path.Join(path.Dir(name), wire.ConfigFilename)
 	}
 	return name
 }
@@ -33,7 +34,7 @@ func cogFilename(opts map[string]string) string {
 // lockFilename is where weights.lock is read: next to cog.yaml in the same
 // input, because the CLI writes it there and both describe one project.
 func lockFilename(cogFile string) string {
-	return path.Join(path.Dir(cogFile), LockFilename)
+	return path.Join(path.Dir(cogFile), wire.LockFilename)
 }
 
 // withFilename wraps a gateway client so that dockerui sees the cog.yaml
@@ -98,7 +99,7 @@ func (f *buildFiles) readLock(ctx context.Context, c gwclient.Client) error {
 	}
 	// ReadDir with a pattern tells "absent" from "unreadable" without
 	// depending on how a missing file's error travels over gRPC.
-	entries, err := ref.ReadDir(ctx, gwclient.ReadDirRequest{Path: path.Dir(f.lockName), IncludePattern: LockFilename})
+	entries, err := ref.ReadDir(ctx, gwclient.ReadDirRequest{Path: path.Dir(f.lockName), IncludePattern: wire.LockFilename})
 	if err != nil {
 		return errors.Wrapf(err, "looking for %s", f.lockName)
 	}

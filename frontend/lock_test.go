@@ -103,6 +103,18 @@ func TestOrphanedLockEntryIsDrift(t *testing.T) {
 	}
 }
 
+func TestLockPackedDifferentlyIsRefused(t *testing.T) {
+	cfg, _, _, err := parse(t, weightsCogYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := strings.Replace(string(lockFor(t, "/src/weights/tiny")), "sha256:ce2d53f8", "sha256:00000000", 1)
+	_, err = checkLock(cfg, &buildFiles{lockName: "weights.lock", lock: []byte(other)})
+	if err == nil || !strings.Contains(err.Error(), "envelopeFormat sha256:00000000") {
+		t.Errorf("error = %v, want the foreign envelopeFormat named", err)
+	}
+}
+
 func TestNoWeightsNoLockIsFine(t *testing.T) {
 	cfg, _, _, err := parse(t, "build:\n  python_version: \"3.11\"\nrun: predict.py:Predictor\n")
 	if err != nil {

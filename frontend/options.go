@@ -3,6 +3,8 @@ package frontend
 import (
 	"fmt"
 	"strings"
+
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 // Frontend option keys. Each can be given as a frontend option
@@ -25,16 +27,6 @@ const (
 	BuildArgVersion = "COG_VERSION"
 )
 
-// Formats.
-const (
-	// FormatBundle keeps managed weights out of the image; they travel as
-	// separate OCI artifacts that cog-frontend bundle/push attaches.
-	FormatBundle = "bundle"
-	// FormatStandalone copies managed weights into the image at their
-	// targets, one image layer per weight layer.
-	FormatStandalone = "standalone"
-)
-
 // Result metadata keys (besides BuildKit's own image config and platform
 // keys).
 const (
@@ -46,12 +38,6 @@ const (
 	// MetaFormat is the format that was built (FormatBundle or
 	// FormatStandalone).
 	MetaFormat = "cog.format"
-)
-
-// Well-known file names.
-const (
-	DefaultFilename = "cog.yaml"
-	LockFilename    = "weights.lock"
 )
 
 // Version is recorded in run.cog.version when OptVersion is not given. The
@@ -73,11 +59,9 @@ func ParseOptions(opts map[string]string) (Options, error) {
 		Format:  optOrArg(opts, OptFormat, BuildArgFormat),
 		Version: optOrArg(opts, OptVersion, BuildArgVersion),
 	}
-	switch o.Format {
-	case "", FormatBundle, FormatStandalone:
-	default:
+	if o.Format != "" && !wire.IsFormat(o.Format) {
 		return Options{}, fmt.Errorf("frontend option %s (build arg %s) is %q: want %q or %q",
-			OptFormat, BuildArgFormat, o.Format, FormatBundle, FormatStandalone)
+			OptFormat, BuildArgFormat, o.Format, wire.FormatBundle, wire.FormatStandalone)
 	}
 	if o.Version == "" {
 		o.Version = Version
@@ -90,16 +74,4 @@ func optOrArg(opts map[string]string, opt, arg string) string {
 		return strings.TrimSpace(v)
 	}
 	return strings.TrimSpace(opts["build-arg:"+arg])
-}
-
-// ResolveFormat applies the default: bundle when there are managed
-// weights, else standalone.
-func (o Options) ResolveFormat(hasWeights bool) string {
-	if o.Format != "" {
-		return o.Format
-	}
-	if hasWeights {
-		return FormatBundle
-	}
-	return FormatStandalone
 }

@@ -3,6 +3,8 @@ package frontend
 import (
 	"strings"
 	"testing"
+
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 func TestParseOptionsFrontendOptionWinsOverBuildArg(t *testing.T) {
@@ -15,8 +17,8 @@ func TestParseOptionsFrontendOptionWinsOverBuildArg(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Format != FormatStandalone {
-		t.Errorf("Format = %q, want %q (frontend option beats build arg)", o.Format, FormatStandalone)
+	if o.Format != wire.FormatStandalone {
+		t.Errorf("Format = %q, want %q (frontend option beats build arg)", o.Format, wire.FormatStandalone)
 	}
 	if o.Version != "1.2.3" {
 		t.Errorf("Version = %q, want the build arg 1.2.3", o.Version)
@@ -31,16 +33,6 @@ func TestParseOptionsDefaults(t *testing.T) {
 	if o.Format != "" || o.Version != Version {
 		t.Errorf("got %+v, want empty format and Version %q", o, Version)
 	}
-	if got := o.ResolveFormat(true); got != FormatBundle {
-		t.Errorf("default format with weights = %q, want bundle", got)
-	}
-	if got := o.ResolveFormat(false); got != FormatStandalone {
-		t.Errorf("default format without weights = %q, want standalone", got)
-	}
-	o.Format = FormatStandalone
-	if got := o.ResolveFormat(true); got != FormatStandalone {
-		t.Errorf("explicit format = %q, want standalone", got)
-	}
 }
 
 func TestParseOptionsRejectsUnknownFormat(t *testing.T) {
@@ -48,7 +40,7 @@ func TestParseOptionsRejectsUnknownFormat(t *testing.T) {
 	if err == nil {
 		t.Fatal("want an error for format tarball")
 	}
-	for _, want := range []string{`"tarball"`, OptFormat, BuildArgFormat, FormatBundle, FormatStandalone} {
+	for _, want := range []string{`"tarball"`, OptFormat, BuildArgFormat, wire.FormatBundle, wire.FormatStandalone} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}
@@ -56,7 +48,7 @@ func TestParseOptionsRejectsUnknownFormat(t *testing.T) {
 }
 
 func TestFormatFromTarget(t *testing.T) {
-	for _, tgt := range []string{"", FormatBundle, FormatStandalone} {
+	for _, tgt := range []string{"", wire.FormatBundle, wire.FormatStandalone} {
 		if got, err := formatFromTarget(tgt); err != nil || got != tgt {
 			t.Errorf("formatFromTarget(%q) = %q, %v", tgt, got, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/moby/buildkit/frontend/dockerui"
 	gwclient "github.com/moby/buildkit/frontend/gateway/client"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -55,9 +56,9 @@ func addFactLabels(ctx context.Context, img *dockerspec.DockerOCIImage, facts ma
 // its output formats.
 func formatFromTarget(target string) (string, error) {
 	switch target {
-	case "", FormatBundle, FormatStandalone:
+	case "", wire.FormatBundle, wire.FormatStandalone:
 		return target, nil
 	}
 	return "", errors.Errorf("unknown target %q: cog.yaml builds the targets %q and %q (see `docker buildx build --call targets -f cog.yaml .`)",
-		target, FormatBundle, FormatStandalone)
+		target, wire.FormatBundle, wire.FormatStandalone)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/frontend/dockerui"
@@ -68,7 +69,7 @@ func TestMultiPlatformResultAssembly(t *testing.T) {
 		img.Config.Labels = map[string]string{"arch": p.Architecture}
 		return &dockerui.BuildResult{Reference: memRef{}, Image: img}, nil
 	}
-	res, err := assemble(context.Background(), bc, build, FormatBundle, testLock)
+	res, err := assemble(context.Background(), bc, build, wire.FormatBundle, testLock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func TestMultiPlatformResultAssembly(t *testing.T) {
 	if err := json.Unmarshal(res.Metadata[exptypes.ExporterPlatformsKey], &ps); err != nil || len(ps.Platforms) != 2 {
 		t.Errorf("platforms = %s (%v)", res.Metadata[exptypes.ExporterPlatformsKey], err)
 	}
-	if string(res.Metadata[MetaFormat]) != FormatBundle {
+	if string(res.Metadata[MetaFormat]) != wire.FormatBundle {
 		t.Errorf("format = %q", res.Metadata[MetaFormat])
 	}
 	var lock config.Lock
@@ -108,7 +109,7 @@ func TestSinglePlatformResultHasPlainKeysAndNoLockWithoutWeights(t *testing.T) {
 		}
 		return &dockerui.BuildResult{Reference: memRef{}, Image: &dockerspec.DockerOCIImage{}}, nil
 	}
-	res, err := assemble(context.Background(), bc, build, FormatStandalone, nil)
+	res, err := assemble(context.Background(), bc, build, wire.FormatStandalone, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,24 +122,8 @@ func TestSinglePlatformResultHasPlainKeysAndNoLockWithoutWeights(t *testing.T) {
 	if _, ok := res.Metadata[MetaWeightsLock]; ok {
 		t.Error("lock metadata without weights")
 	}
-	if string(res.Metadata[MetaFormat]) != FormatStandalone {
+	if string(res.Metadata[MetaFormat]) != wire.FormatStandalone {
 		t.Errorf("format = %q", res.Metadata[MetaFormat])
-	}
-}
-
-func TestProjectLockFollowsCogYAMLOrder(t *testing.T) {
-	cfg := &config.Config{Weights: []config.Weight{{Name: "b"}, {Name: "a"}}}
-	lock := &config.Lock{Version: 1, Weights: []config.LockWeight{{Name: "a"}, {Name: "b"}}}
-	got, err := projectLock(cfg, lock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Weights[0].Name != "b" || got.Weights[1].Name != "a" {
-		t.Errorf("order = %v", got.Weights)
-	}
-	_, err = projectLock(&config.Config{Weights: []config.Weight{{Name: "c"}}}, lock)
-	if err == nil || !strings.Contains(err.Error(), `"c"`) || !strings.Contains(err.Error(), "weights import") {
-		t.Errorf("missing entry error = %v", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/frontend/subrequests/outline"
 	"github.com/moby/buildkit/frontend/subrequests/targets"
@@ -30,8 +31,8 @@ func outlineOf(cfg *config.Config, smap *llb.SourceMap) *outline.Outline {
 		Name:        smap.Filename,
 		Description: "Cog model" + describeRun(cfg),
 		Args: []outline.Arg{
-			{Name: BuildArgFormat, Description: fmt.Sprintf("output format: %s (weights stay out of the image) or %s (weights copied in)", FormatBundle, FormatStandalone),
-				Value: Options{}.ResolveFormat(len(cfg.Weights) > 0)},
+			{Name: BuildArgFormat, Description: fmt.Sprintf("output format: %s (weights stay out of the image) or %s (weights copied in)", wire.FormatBundle, wire.FormatStandalone),
+				Value: wire.ResolveFormat("", len(cfg.Weights) > 0)},
 			{Name: BuildArgVersion, Description: "version recorded in the run.cog.version label", Value: Version},
 			{Name: "SOURCE_DATE_EPOCH", Description: "timestamp (Unix seconds) for generated files and the image config"},
 		},
@@ -57,13 +58,13 @@ func outlineOf(cfg *config.Config, smap *llb.SourceMap) *outline.Outline {
 
 // targetsOf lists the output formats as targets (--target selects one).
 func targetsOf(cfg *config.Config, smap *llb.SourceMap) *targets.List {
-	def := Options{}.ResolveFormat(len(cfg.Weights) > 0)
+	def := wire.ResolveFormat("", len(cfg.Weights) > 0)
 	return &targets.List{
 		Targets: []targets.Target{
-			{Name: FormatBundle, Default: def == FormatBundle,
+			{Name: wire.FormatBundle, Default: def == wire.FormatBundle,
 				Description: "model image without the managed weights; they are published next to it as OCI artifacts",
 				Location:    location(cfg, smap, "weights")},
-			{Name: FormatStandalone, Default: def == FormatStandalone,
+			{Name: wire.FormatStandalone, Default: def == wire.FormatStandalone,
 				Description: "model image with the managed weights copied in at their targets"},
 		},
 		Sources: [][]byte{smap.Data},

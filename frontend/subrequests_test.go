@@ -3,6 +3,8 @@ package frontend
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 const secretsCogYAML = `
@@ -47,7 +49,7 @@ func TestOutlineListsBuildArgsAndSecretsWithLocations(t *testing.T) {
 	for _, a := range o.Args {
 		args[a.Name] = a.Value
 	}
-	if v, ok := args[BuildArgFormat]; !ok || v != FormatStandalone {
+	if v, ok := args[BuildArgFormat]; !ok || v != wire.FormatStandalone {
 		t.Errorf("args = %v, want %s defaulting to standalone (no weights)", args, BuildArgFormat)
 	}
 	if _, ok := args[BuildArgVersion]; !ok {
@@ -76,7 +78,7 @@ func TestTargetsAreTheFormats(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := targetsOf(cfg, smap)
-	if len(l.Targets) != 2 || l.Targets[0].Name != FormatBundle || l.Targets[1].Name != FormatStandalone {
+	if len(l.Targets) != 2 || l.Targets[0].Name != wire.FormatBundle || l.Targets[1].Name != wire.FormatStandalone {
 		t.Fatalf("targets = %+v", l.Targets)
 	}
 	if l.Targets[0].Default || !l.Targets[1].Default {

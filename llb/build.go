@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/wire"
 	bkllb "github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/solver/pb"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -68,9 +69,9 @@ type builder struct {
 
 func (b *builder) prepare() error {
 	cfg := b.cfg
-	b.format = resolveFormat(cfg, b.opts.Format)
-	if b.format != FormatBundle && b.format != FormatStandalone {
-		return fmt.Errorf("unknown image format %q: use %q (weights stay out of the image) or %q (weights copied in)", b.opts.Format, FormatBundle, FormatStandalone)
+	b.format = wire.ResolveFormat(b.opts.Format, len(cfg.Weights) > 0)
+	if !wire.IsFormat(b.format) {
+		return fmt.Errorf("unknown image format %q: use %q (weights stay out of the image) or %q (weights copied in)", b.opts.Format, wire.FormatBundle, wire.FormatStandalone)
 	}
 	if len(b.opts.Weights) != len(cfg.Weights) {
 		return posErr(cfg, "weights", "cog.yaml declares %d weights but the weights.lock projection has %d; run `cog-frontend weights import`", len(cfg.Weights), len(b.opts.Weights))
@@ -91,7 +92,7 @@ func (b *builder) prepare() error {
 	if b.opts.ConfigData != nil {
 		name := b.opts.ConfigFilename
 		if name == "" {
-			name = "cog.yaml"
+			name = wire.ConfigFilename
 		}
 		b.sm = bkllb.NewSourceMap(nil, name, "YAML", b.opts.ConfigData)
 		b.res.SourceMap = b.sm
@@ -405,7 +406,7 @@ func (b *builder) buildRun() error {
 
 // 9. Working directory and the runtime's environment.
 func (b *builder) runtimeConfig() error {
-	b.st = b.st.Dir(SrcDir)
+	b.st = b.st.Dir(wire.SrcDir)
 	if b.cfg.Run != "" {
 		b.setEnv("COG_PREDICT_TYPE_STUB", b.cfg.Run)
 	}
@@ -421,11 +422,11 @@ func (b *builder) runtimeConfig() error {
 // 10. The project, last, so that a code change reuses every layer above.
 func (b *builder) project() error {
 	excludes := append([]string{".cog"}, weightSourceDirs(b.cfg)...)
-	b.st = b.st.File(bkllb.Copy(b.opts.Context, "/", SrcDir+"/", &bkllb.CopyInfo{
+	b.st = b.st.File(bkllb.Copy(b.opts.Context, "/", wire.SrcDir+"/", &bkllb.CopyInfo{
 		CopyDirContentsOnly: true,
 		CreateDestPath:      true,
 		ExcludePatterns:     excludes,
-	}), bkllb.WithCustomName("[cog] copy project to "+SrcDir))
+	}), bkllb.WithCustomName("[cog] copy project to "+wire.SrcDir))
 	return nil
 }
 
@@ -460,13 +461,13 @@ func (b *builder) cogDir() error {
 		opts = append(opts, o)
 	}
 	out := b.st.Run(opts...).AddMount("/out", bkllb.Scratch())
-	b.res.Facts[LabelPipFreeze] = PipFreezePath
+	b.res.Facts[wire.LabelPipFreeze] = wire.PipFreezePath
 	if b.cfg.Run != "" || b.cfg.Train != "" {
-		b.res.Facts[LabelOpenAPISchema] = OpenAPISchemaPath
+		b.res.Facts[wire.LabelOpenAPISchema] = wire.OpenAPISchemaPath
 	}
 	// weights.json promises weights delivered next to the image; a
 	// standalone image carries them, so it has none.
-	if len(b.opts.Weights) > 0 && b.format == FormatBundle {
+	if len(b.opts.Weights) > 0 && b.format == wire.FormatBundle {
 		dt, err := weightsJSON(b.opts.Weights)
 		if err != nil {
 			return err
@@ -474,14 +475,14 @@ func (b *builder) cogDir() error {
 		out = out.File(bkllb.Mkfile("/weights.json", 0o644, dt, bkllb.WithCreatedTime(b.epoch)),
 			append([]bkllb.ConstraintsOpt{bkllb.WithCustomName("[cog] weights.json")}, b.loc("weights")...)...)
 	}
-	b.st = b.st.File(bkllb.Copy(out, "/", CogDir+"/", &bkllb.CopyInfo{CopyDirContentsOnly: true, CreateDestPath: true}),
-		bkllb.WithCustomName("[cog] add "+CogDir))
+	b.st = b.st.File(bkllb.Copy(out, "/", wire.CogDir+"/", &bkllb.CopyInfo{CopyDirContentsOnly: true, CreateDestPath: true}),
+		bkllb.WithCustomName("[cog] add "+wire.CogDir))
 	return nil
 }
 
 // Standalone format: each weight its own layer, merged over the image.
 func (b *builder) weights() error {
-	if b.format != FormatStandalone || len(b.opts.Weights) == 0 {
+	if b.format != wire.FormatStandalone || len(b.opts.Weights) == 0 {
 		return nil
 	}
 	layers, err := weightLayers(b.cfg, b.opts.Context, b.opts.Weights, func(k string) []bkllb.ConstraintsOpt { return b.loc(k) })
@@ -502,7 +503,7 @@ func (b *builder) imageConfig() error {
 	img.Config.Env = append([]string(nil), b.env...)
 	img.Config.Entrypoint = []string{"/sbin/tini", "--"}
 	img.Config.Cmd = []string{"python", "-m", "cog.server.http"}
-	img.Config.WorkingDir = SrcDir
+	img.Config.WorkingDir = wire.SrcDir
 	img.Config.ExposedPorts = map[string]struct{}{"5000/tcp": {}}
 	labels := map[string]string{}
 	for k, v := range img.Config.Labels {
@@ -512,16 +513,16 @@ func (b *builder) imageConfig() error {
 	if err != nil {
 		return fmt.Errorf("run.cog.config label: %w", err)
 	}
-	labels[LabelConfig] = string(dt)
-	labels[LabelHasInit] = "true"
+	labels[wire.LabelConfig] = string(dt)
+	labels[wire.LabelHasInit] = "true"
 	if b.opts.Version != "" {
-		labels[LabelVersion] = b.opts.Version
+		labels[wire.LabelVersion] = b.opts.Version
 	}
 	if b.opts.Revision != "" {
-		labels[LabelOCIRevision] = b.opts.Revision
+		labels[wire.LabelOCIRevision] = b.opts.Revision
 	}
 	if b.opts.SourceVersion != "" {
-		labels[LabelOCIVersion] = b.opts.SourceVersion
+		labels[wire.LabelOCIVersion] = b.opts.SourceVersion
 	}
 	img.Config.Labels = labels
 	b.res.Image = *img

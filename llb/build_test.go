@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/wire"
 	bkllb "github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/solver/pb"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -163,11 +164,11 @@ func TestImageConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantLabels := map[string]string{
-		LabelConfig:      string(label),
-		LabelHasInit:     "true",
-		LabelVersion:     "0.1.0-test",
-		LabelOCIRevision: "0123456789abcdef0123456789abcdef01234567",
-		LabelOCIVersion:  "v1.2.3",
+		wire.LabelConfig:      string(label),
+		wire.LabelHasInit:     "true",
+		wire.LabelVersion:     "0.1.0-test",
+		wire.LabelOCIRevision: "0123456789abcdef0123456789abcdef01234567",
+		wire.LabelOCIVersion:  "v1.2.3",
 	}
 	for k, v := range wantLabels {
 		if c.Labels[k] != v {
@@ -183,8 +184,8 @@ func TestImageConfig(t *testing.T) {
 	if res.BaseImage != "docker.io/library/python:3.12-slim@"+string(digestOf("docker.io/library/python:3.12-slim linux/amd64")) {
 		t.Errorf("base image = %q, want python:3.12-slim pinned to the resolved digest", res.BaseImage)
 	}
-	wantFacts := map[string]string{LabelOpenAPISchema: "/src/.cog/openapi_schema.json", LabelPipFreeze: "/src/.cog/pip_freeze.txt"}
-	if len(res.Facts) != 2 || res.Facts[LabelOpenAPISchema] != wantFacts[LabelOpenAPISchema] || res.Facts[LabelPipFreeze] != wantFacts[LabelPipFreeze] {
+	wantFacts := map[string]string{wire.LabelOpenAPISchema: "/src/.cog/openapi_schema.json", wire.LabelPipFreeze: "/src/.cog/pip_freeze.txt"}
+	if len(res.Facts) != 2 || res.Facts[wire.LabelOpenAPISchema] != wantFacts[wire.LabelOpenAPISchema] || res.Facts[wire.LabelPipFreeze] != wantFacts[wire.LabelPipFreeze] {
 		t.Errorf("facts = %v, want %v", res.Facts, wantFacts)
 	}
 }
@@ -256,8 +257,8 @@ func TestGPU(t *testing.T) {
 	if f.cfg.Build.CUDA != "" {
 		t.Error("Build changed the caller's config")
 	}
-	if !strings.Contains(res.Image.Config.Labels[LabelConfig], `"cuda":"12.4","cudnn":"9"`) {
-		t.Errorf("run.cog.config does not record the resolved CUDA: %s", res.Image.Config.Labels[LabelConfig])
+	if !strings.Contains(res.Image.Config.Labels[wire.LabelConfig], `"cuda":"12.4","cudnn":"9"`) {
+		t.Errorf("run.cog.config does not record the resolved CUDA: %s", res.Image.Config.Labels[wire.LabelConfig])
 	}
 	py := findExec(t, res.State, "[cog] install Python 3.11")
 	if !strings.HasPrefix(py.Meta.Args[2], "uv python install 3.11") {
@@ -349,7 +350,7 @@ func TestProjectCopy(t *testing.T) {
 	if got := ContextExcludes(loadFixture(t, "../testdata/llb/weights-bundle").cfg, ""); !slices.Equal(got, want) {
 		t.Errorf("ContextExcludes(bundle) = %q, want %q", got, want)
 	}
-	if got := ContextExcludes(loadFixture(t, "../testdata/llb/weights-bundle").cfg, FormatStandalone); !slices.Equal(got, []string{".cog"}) {
+	if got := ContextExcludes(loadFixture(t, "../testdata/llb/weights-bundle").cfg, wire.FormatStandalone); !slices.Equal(got, []string{".cog"}) {
 		t.Errorf("ContextExcludes(standalone) = %q", got)
 	}
 }
@@ -475,7 +476,7 @@ func TestResolverUsedPerPlatform(t *testing.T) {
 	if v, _ := envList(res.Image.Config.Env).get("PATH"); v == "" {
 		t.Error("no PATH without a resolver")
 	}
-	if _, ok := res.Facts[LabelOpenAPISchema]; !ok {
+	if _, ok := res.Facts[wire.LabelOpenAPISchema]; !ok {
 		t.Error("no schema fact for a config with run:")
 	}
 }
@@ -501,7 +502,7 @@ func TestErrors(t *testing.T) {
 		}, `req.txt line 2: "-r other.txt" includes another file`},
 		{"unsupported CUDA", func(c *config.Config, o *Options) { c.Build.GPU, c.Build.CUDA, c.Build.CuDNN = true, "10.2", "7" }, `build.cuda: no CUDA base image for CUDA "10.2"`},
 		{"standalone remote weight", func(c *config.Config, o *Options) {
-			o.Format = FormatStandalone
+			o.Format = wire.FormatStandalone
 			c.Weights[0].Sources[0].URI = "hf://org/repo"
 			o.Weights[0].Sources = c.Weights[0].Sources
 		}, `weights[0].source[0].uri: standalone images copy weights from the build context, but "hf://org/repo" is not a path inside the project`},

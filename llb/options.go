@@ -19,24 +19,6 @@ const (
 	DefaultSDKVersion = "0.23.1"
 	// UVImage is where Cog copies /uv and /uvx from.
 	UVImage = "ghcr.io/astral-sh/uv:0.9.26"
-
-	FormatBundle     = "bundle"
-	FormatStandalone = "standalone"
-
-	LabelConfig        = "run.cog.config"
-	LabelVersion       = "run.cog.version"
-	LabelOpenAPISchema = "run.cog.openapi_schema"
-	LabelPipFreeze     = "run.cog.pip_freeze"
-	LabelHasInit       = "run.cog.has_init"
-	LabelOCIRevision   = "org.opencontainers.image.revision"
-	LabelOCIVersion    = "org.opencontainers.image.version"
-
-	// Paths inside the built image.
-	SrcDir            = "/src"
-	CogDir            = "/src/.cog"
-	OpenAPISchemaPath = "/src/.cog/openapi_schema.json"
-	PipFreezePath     = "/src/.cog/pip_freeze.txt"
-	WeightsJSONPath   = "/src/.cog/weights.json"
 )
 
 // Options are the inputs of Build besides the config.

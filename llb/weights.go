@@ -8,26 +8,22 @@ import (
 	"strings"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/wire"
 	bkllb "github.com/moby/buildkit/client/llb"
 )
 
-// WeightRefs projects weights.lock onto cog.yaml's weights, in cog.yaml
-// order. A weight missing from the lock is an error (the caller checks
-// drift first; this is the last line of defence, so the image never
-// promises a weight that has no set digest).
-func WeightRefs(cfg *config.Config, lock *config.Lock) ([]WeightRef, error) {
+// WeightRefs turns the lock projection (config.ProjectLock, which the
+// caller runs: it checks drift and packing) into the weights the image
+// promises, in cog.yaml order. A weight without an entry is still an error
+// here, the last line of defence, so the image never promises a weight that
+// has no set digest.
+func WeightRefs(cfg *config.Config, proj *config.Lock) ([]WeightRef, error) {
 	if len(cfg.Weights) == 0 {
 		return nil, nil
 	}
-	byName := map[string]*config.LockWeight{}
-	if lock != nil {
-		for i := range lock.Weights {
-			byName[lock.Weights[i].Name] = &lock.Weights[i]
-		}
-	}
 	refs := make([]WeightRef, 0, len(cfg.Weights))
 	for i, w := range cfg.Weights {
-		lw, ok := byName[w.Name]
+		lw, ok := proj.Entry(w.Name)
 		if !ok {
 			return nil, posErr(cfg, fmt.Sprintf("weights[%d]", i), "weight %q is not in weights.lock; run `cog-frontend weights import` first", w.Name)
 		}
@@ -89,7 +85,7 @@ func localSourceDir(uri string) string {
 // copied from the context, so they stay.
 func ContextExcludes(cfg *config.Config, format string) []string {
 	ex := []string{".cog"}
-	if resolveFormat(cfg, format) == FormatStandalone {
+	if wire.ResolveFormat(format, len(cfg.Weights) > 0) == wire.FormatStandalone {
 		return ex
 	}
 	return append(ex, weightSourceDirs(cfg)...)
@@ -109,13 +105,6 @@ func weightSourceDirs(cfg *config.Config) []string {
 		}
 	}
 	return dirs
-}
-
-func resolveFormat(cfg *config.Config, format string) string {
-	if format == "" {
-		return FormatBundle
-	}
-	return format
 }
 
 // gitignoreToPatterns turns the gitignore-style include/exclude patterns of

@@ -12,6 +12,9 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/weights/pack"
+	"github.com/cog-frontend/cog-frontend/weights/store"
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -19,8 +22,8 @@ import (
 type ArtifactsOptions struct {
 	ProjectDir string
 	Config     *config.Config
-	LockPath   string // default <ProjectDir>/weights.lock
-	Store      *Store // nil: DefaultStoreDir
+	LockPath   string       // default <ProjectDir>/weights.lock
+	Store      *store.Store // nil: store.DefaultDir
 }
 
 // Artifacts returns one Artifact per weight of cog.yaml, in cog.yaml order,
@@ -35,7 +38,7 @@ func Artifacts(ctx context.Context, opts ArtifactsOptions) ([]Artifact, error) {
 		return nil, fmt.Errorf("weights: no cog.yaml configuration given")
 	}
 	if opts.LockPath == "" {
-		opts.LockPath = filepath.Join(opts.ProjectDir, "weights.lock")
+		opts.LockPath = filepath.Join(opts.ProjectDir, wire.LockFilename)
 	}
 	st, err := storeOrDefault(opts.Store)
 	if err != nil {
@@ -45,20 +48,16 @@ func Artifacts(ctx context.Context, opts ArtifactsOptions) ([]Artifact, error) {
 	if err != nil {
 		return nil, err
 	}
-	if raw == nil && len(opts.Config.Weights) > 0 {
-		return nil, fmt.Errorf("%s does not exist: run `cog-frontend weights import`", opts.LockPath)
+	if raw == nil {
+		lock = nil // no file: say so rather than report every weight as pending
 	}
-	if err := checkDrift(opts.Config, lock, opts.LockPath); err != nil {
+	proj, err := config.ProjectLock(opts.Config, lock, opts.LockPath, wire.EnvelopeFormat)
+	if err != nil {
 		return nil, err
 	}
-	byName := map[string]config.LockWeight{}
-	for _, w := range lock.Weights {
-		byName[w.Name] = w
-	}
 	var out []Artifact
-	for _, w := range opts.Config.Weights {
-		e := byName[w.Name]
-		a, err := artifactFor(st, opts.ProjectDir, w, e)
+	for i, w := range opts.Config.Weights {
+		a, err := artifactFor(st, opts.ProjectDir, w, proj.Weights[i])
 		if err != nil {
 			return nil, fmt.Errorf("weight %q: %w", w.Name, err)
 		}
@@ -67,29 +66,13 @@ func Artifacts(ctx context.Context, opts ArtifactsOptions) ([]Artifact, error) {
 	return out, nil
 }
 
-// checkDrift refuses a lock that does not describe cog.yaml (config.Drift)
-// or was packed differently.
-func checkDrift(cfg *config.Config, lock *config.Lock, lockPath string) error {
-	if len(lock.Weights) > 0 && lock.EnvelopeFormat != EnvelopeFormat {
-		return fmt.Errorf("%s was packed with envelopeFormat %s, this tool packs %s: run `cog-frontend weights import`", lockPath, lock.EnvelopeFormat, EnvelopeFormat)
-	}
-	var msgs []string
-	for _, d := range config.Drift(cfg, lock) {
-		msgs = append(msgs, d.Message)
-	}
-	if len(msgs) > 0 {
-		return fmt.Errorf("%s does not match cog.yaml:\n  %s", lockPath, strings.Join(msgs, "\n  "))
-	}
-	return nil
-}
-
-func artifactFor(st *Store, projectDir string, w config.Weight, e config.LockWeight) (Artifact, error) {
+func artifactFor(st *store.Store, projectDir string, w config.Weight, e config.LockWeight) (Artifact, error) {
 	e = canonicalLockWeight(e)
 	cfg, manifest, err := entryBytes(e)
 	if err != nil {
 		return Artifact{}, err
 	}
-	if d := Digest(manifest); d != e.Digest {
+	if d := pack.Digest(manifest); d != e.Digest {
 		return Artifact{}, fmt.Errorf("weights.lock entry is inconsistent: its files and layers give manifest %s, the entry says %s: run `cog-frontend weights import`", d, e.Digest)
 	}
 	resolve, err := fileResolver(st, projectDir, w, e)
@@ -99,24 +82,24 @@ func artifactFor(st *Store, projectDir string, w config.Weight, e config.LockWei
 	a := Artifact{
 		Name: e.Name, Target: e.Target, SetDigest: e.SetDigest, Size: e.Size, Manifest: manifest,
 		Config: Blob{
-			Descriptor: ocispec.Descriptor{MediaType: MediaTypeWeightConfig, Digest: digest.Digest(Digest(cfg)), Size: int64(len(cfg))},
+			Descriptor: ocispec.Descriptor{MediaType: wire.MediaTypeWeightConfig, Digest: digest.Digest(pack.Digest(cfg)), Size: int64(len(cfg))},
 			Open: func(context.Context) (io.ReadCloser, error) {
 				return io.NopCloser(strings.NewReader(string(cfg))), nil
 			},
 		},
 	}
-	filesOf := map[string][]File{}
+	filesOf := map[string][]pack.File{}
 	for _, f := range e.Files {
-		filesOf[f.Layer] = append(filesOf[f.Layer], File{Path: f.Path, Size: f.Size, Digest: f.Digest})
+		filesOf[f.Layer] = append(filesOf[f.Layer], pack.File{Path: f.Path, Size: f.Size, Digest: f.Digest})
 	}
 	for _, l := range e.Layers {
-		lp := LayerPlan{Files: filesOf[l.Digest], MediaType: l.MediaType} // lock files are path-sorted: the tar order
+		lp := pack.LayerPlan{Files: filesOf[l.Digest], MediaType: l.MediaType} // lock files are path-sorted: the tar order
 		if len(lp.Files) == 0 {
 			return Artifact{}, fmt.Errorf("weights.lock layer %s holds no files: run `cog-frontend weights import`", l.Digest)
 		}
 		desc := ocispec.Descriptor{
 			MediaType: l.MediaType, Digest: digest.Digest(l.Digest), Size: l.Size,
-			Annotations: map[string]string{AnnotationSizeUncompressed: fmt.Sprint(l.SizeUncompressed)},
+			Annotations: map[string]string{wire.AnnotationWeightSizeUncompressed: fmt.Sprint(l.SizeUncompressed)},
 		}
 		a.Layers = append(a.Layers, Blob{Descriptor: desc, Open: layerOpener(st, lp, l, resolve)})
 	}
@@ -125,14 +108,14 @@ func artifactFor(st *Store, projectDir string, w config.Weight, e config.LockWei
 
 // layerOpener streams a layer from the store if present, else repacks it,
 // verifying file digests on the way and the layer digest at the end.
-func layerOpener(st *Store, lp LayerPlan, l config.LockLayer, resolve OpenFunc) func(context.Context) (io.ReadCloser, error) {
+func layerOpener(st *store.Store, lp pack.LayerPlan, l config.LockLayer, resolve pack.OpenFunc) func(context.Context) (io.ReadCloser, error) {
 	return func(ctx context.Context) (io.ReadCloser, error) {
 		if f, err := st.Open(l.Digest); err == nil {
 			return f, nil
 		}
 		pr, pw := io.Pipe()
 		go func() {
-			res, err := writeLayer(ctx, lp, resolve, pw)
+			res, err := pack.WriteLayer(ctx, lp, resolve, pw)
 			if err == nil && (res.Layer.Digest != l.Digest || res.Layer.Size != l.Size) {
 				err = fmt.Errorf("repacked layer is %s (%d bytes), weights.lock says %s (%d bytes): run `cog-frontend weights import`", res.Layer.Digest, res.Layer.Size, l.Digest, l.Size)
 			}
@@ -146,7 +129,7 @@ func layerOpener(st *Store, lp LayerPlan, l config.LockLayer, resolve OpenFunc) 
 // its digest is there, else from the last source that provides it and
 // whose patterns keep it (later sources win, as in Import). Remote files
 // are downloaded into the store at the locked version and verified.
-func fileResolver(st *Store, projectDir string, w config.Weight, e config.LockWeight) (OpenFunc, error) {
+func fileResolver(st *store.Store, projectDir string, w config.Weight, e config.LockWeight) (pack.OpenFunc, error) {
 	type src struct {
 		norm, dir, commit string
 		f                 filter
@@ -171,7 +154,7 @@ func fileResolver(st *Store, projectDir string, w config.Weight, e config.LockWe
 		}
 		srcs = append(srcs, sr)
 	}
-	return func(ctx context.Context, f File) (io.ReadCloser, error) {
+	return func(ctx context.Context, f pack.File) (io.ReadCloser, error) {
 		if r, err := st.Open(f.Digest); err == nil {
 			return r, nil
 		}
@@ -193,7 +176,7 @@ func fileResolver(st *Store, projectDir string, w config.Weight, e config.LockWe
 				p, err = downloadHTTPS(ctx, st, s.norm, f.Digest)
 			default:
 				repo, _ := parseHF(s.norm)
-				p, err = st.download(ctx, hfEndpoint()+"/"+repo+"/resolve/"+s.commit+"/"+escapePath(f.Path), f.Digest, hfHeader())
+				p, err = download(ctx, st, hfEndpoint()+"/"+repo+"/resolve/"+s.commit+"/"+escapePath(f.Path), f.Digest, hfHeader())
 			}
 			if err == nil {
 				var r *os.File

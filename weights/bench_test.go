@@ -13,6 +13,7 @@ import (
 
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/internal/weightgen"
+	"github.com/cog-frontend/cog-frontend/weights/store"
 )
 
 // benchSpec is a ~4 GiB weight: six large .safetensors files (raw layers)
@@ -81,7 +82,7 @@ func BenchmarkImport(b *testing.B) {
 		base := shaSum()
 		os.Remove(filepath.Join(root, "weights.lock"))
 		storeDir := filepath.Join(root, fmt.Sprintf("store-%d", time.Now().UnixNano()))
-		st, err := OpenStore(storeDir)
+		st, err := store.Open(storeDir)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -106,7 +107,7 @@ func BenchmarkImport(b *testing.B) {
 		}
 		// A fresh clone: weights.lock present, store and stat cache empty.
 		os.RemoveAll(storeDir)
-		if opts.Store, err = OpenStore(storeDir); err != nil {
+		if opts.Store, err = store.Open(storeDir); err != nil {
 			b.Fatal(err)
 		}
 		start = time.Now()

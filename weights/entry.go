@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/weights/pack"
 )
 
 // canonicalLockWeight sorts files by path and layers by digest and turns
@@ -32,19 +33,19 @@ func nonNil(s []string) []string {
 // entryBytes builds the config blob and manifest of a lock entry; the
 // manifest's digest is the entry's "digest".
 func entryBytes(w config.LockWeight) (cfg, manifest []byte, err error) {
-	files := make([]PackedFile, len(w.Files))
+	files := make([]pack.PackedFile, len(w.Files))
 	for i, f := range w.Files {
-		files[i] = PackedFile{Path: f.Path, Size: f.Size, Digest: f.Digest, Layer: f.Layer}
+		files[i] = pack.PackedFile{Path: f.Path, Size: f.Size, Digest: f.Digest, Layer: f.Layer}
 	}
-	cfg, err = ConfigBlob(w.Name, w.Target, w.SetDigest, files)
+	cfg, err = pack.ConfigBlob(w.Name, w.Target, w.SetDigest, files)
 	if err != nil {
 		return nil, nil, err
 	}
-	layers := make([]PackedLayer, len(w.Layers))
+	layers := make([]pack.PackedLayer, len(w.Layers))
 	for i, l := range w.Layers {
-		layers[i] = PackedLayer{Digest: l.Digest, MediaType: l.MediaType, Size: l.Size, SizeUncompressed: l.SizeUncompressed}
+		layers[i] = pack.PackedLayer{Digest: l.Digest, MediaType: l.MediaType, Size: l.Size, SizeUncompressed: l.SizeUncompressed}
 	}
-	manifest, err = Manifest(w.Name, w.Target, w.SetDigest, cfg, layers)
+	manifest, err = pack.Manifest(w.Name, w.Target, w.SetDigest, cfg, layers)
 	return cfg, manifest, err
 }
 

@@ -10,7 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -19,6 +19,9 @@ import (
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/internal/atomicfile"
 	"github.com/cog-frontend/cog-frontend/internal/ctxio"
+	"github.com/cog-frontend/cog-frontend/weights/pack"
+	"github.com/cog-frontend/cog-frontend/weights/store"
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 // Status says what an import found for one weight.
@@ -39,10 +42,10 @@ type ImportOptions struct {
 	LockPath   string         // default <ProjectDir>/weights.lock
 	Names      []string       // only these weights; all when empty
 	DryRun     bool           // compute the plan, write nothing
-	Store      *Store         // nil: open DefaultStoreDir
+	Store      *store.Store   // nil: open store.DefaultDir
 	Progress   io.Writer      // progress lines for long work; nil: silent
 	Now        func() time.Time
-	Pack       PackOptions // zero: the spec's packing (tests vary it)
+	Pack       pack.Options // zero: the spec's packing (tests vary it)
 }
 
 // WeightReport is the outcome for one weight.
@@ -72,9 +75,9 @@ type weightJob struct {
 	old     *config.LockWeight
 	sources []*listing
 	files   []*srcFile // included, merged, sorted by path
-	plan    []LayerPlan
-	layers  []PackedLayer // parallel to plan; Digest "" until packed or reused
-	packed  int
+	plan    []pack.LayerPlan
+	layers  []pack.PackedLayer // parallel to plan; Digest "" until packed or reused
+	packed  atomic.Int32       // layers packed in this run, counted by concurrent packOne calls
 	notices []string
 }
 
@@ -89,7 +92,7 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportResult, error) {
 		return nil, fmt.Errorf("weights import: no cog.yaml configuration given")
 	}
 	if opts.LockPath == "" {
-		opts.LockPath = filepath.Join(opts.ProjectDir, "weights.lock")
+		opts.LockPath = filepath.Join(opts.ProjectDir, wire.LockFilename)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -134,8 +137,8 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportResult, error) {
 		if err := j.list(ctx, st, opts.ProjectDir); err != nil {
 			return nil, fmt.Errorf("weight %q: %w", w.Name, err)
 		}
-		j.plan = Plan(fileList(j.files), opts.Pack)
-		j.layers = make([]PackedLayer, len(j.plan))
+		j.plan = pack.Plan(fileList(j.files), opts.Pack)
+		j.layers = make([]pack.PackedLayer, len(j.plan))
 		jobs = append(jobs, j)
 	}
 
@@ -260,7 +263,7 @@ func selectWeights(all []config.Weight, names []string) ([]config.Weight, error)
 }
 
 // list lists, filters and merges the weight's sources.
-func (j *weightJob) list(ctx context.Context, st *Store, projectDir string) error {
+func (j *weightJob) list(ctx context.Context, st *store.Store, projectDir string) error {
 	if len(j.w.Sources) == 0 {
 		return fmt.Errorf("no source")
 	}
@@ -299,8 +302,8 @@ func (j *weightJob) list(ctx context.Context, st *Store, projectDir string) erro
 	return nil
 }
 
-func fileList(fs []*srcFile) []File {
-	out := make([]File, len(fs))
+func fileList(fs []*srcFile) []pack.File {
+	out := make([]pack.File, len(fs))
 	for i, f := range fs {
 		out[i] = f.File
 	}
@@ -347,14 +350,14 @@ func (j *weightJob) reuseLayers() {
 		if !ok || !found || perLayer[layer] != len(lp.Files) || ll.MediaType != lp.MediaType {
 			continue
 		}
-		j.layers[i] = PackedLayer{Digest: ll.Digest, MediaType: ll.MediaType, Size: ll.Size, SizeUncompressed: ll.SizeUncompressed}
+		j.layers[i] = pack.PackedLayer{Digest: ll.Digest, MediaType: ll.MediaType, Size: ll.Size, SizeUncompressed: ll.SizeUncompressed}
 	}
 }
 
 // runWork reads what must be read, largest work first across all cores:
 // layers to pack (hashing their files on the way) and files that only
 // need a digest.
-func runWork(ctx context.Context, st *Store, jobs []*weightJob, dryRun bool, progress io.Writer) error {
+func runWork(ctx context.Context, st *store.Store, jobs []*weightJob, dryRun bool, progress io.Writer) error {
 	type task struct {
 		cost int64
 		run  func(ctx context.Context) error
@@ -362,9 +365,9 @@ func runWork(ctx context.Context, st *Store, jobs []*weightJob, dryRun bool, pro
 	var tasks []task
 	var total int64
 	pr := &progressMeter{w: progress}
-	var caches []*statCache
-	seenCache := map[*statCache]bool{}
-	addCache := func(c *statCache) {
+	var caches []*store.StatCache
+	seenCache := map[*store.StatCache]bool{}
+	addCache := func(c *store.StatCache) {
 		if c != nil && !seenCache[c] {
 			seenCache[c] = true
 			caches = append(caches, c)
@@ -437,7 +440,7 @@ func runWork(ctx context.Context, st *Store, jobs []*weightJob, dryRun bool, pro
 	}
 	err := g.Wait()
 	for _, c := range caches {
-		if serr := c.save(); serr != nil && err == nil {
+		if serr := c.Save(); serr != nil && err == nil {
 			err = fmt.Errorf("save stat cache: %w", serr)
 		}
 	}
@@ -447,10 +450,10 @@ func runWork(ctx context.Context, st *Store, jobs []*weightJob, dryRun bool, pro
 // packOne builds one layer. gzip layers go into the content store as they
 // are written (they cost CPU to reproduce); raw layers are re-streamed
 // from the user's files when published, so only their digest is kept.
-func packOne(ctx context.Context, st *Store, j *weightJob, i int, byPath map[string]*srcFile, pr *progressMeter) error {
+func packOne(ctx context.Context, st *store.Store, j *weightJob, i int, byPath map[string]*srcFile, pr *progressMeter) error {
 	lp := j.plan[i]
 	start := time.Now()
-	open := func(ctx context.Context, f File) (io.ReadCloser, error) {
+	open := func(ctx context.Context, f pack.File) (io.ReadCloser, error) {
 		r, err := byPath[f.Path].open(ctx)
 		if err != nil {
 			return nil, err
@@ -458,7 +461,7 @@ func packOne(ctx context.Context, st *Store, j *weightJob, i int, byPath map[str
 		return pr.reader(r), nil
 	}
 	var sink io.Writer = io.Discard
-	var in *Ingest
+	var in *store.Ingest
 	if lp.Gzip() {
 		var err error
 		if in, err = st.NewIngest(); err != nil {
@@ -468,7 +471,7 @@ func packOne(ctx context.Context, st *Store, j *weightJob, i int, byPath map[str
 		sink = in
 	}
 	// The plan carries no expected digests: packing is what computes them.
-	res, err := writeLayer(ctx, LayerPlan{Files: stripDigests(lp.Files), MediaType: lp.MediaType}, open, sink)
+	res, err := pack.WriteLayer(ctx, pack.LayerPlan{Files: stripDigests(lp.Files), MediaType: lp.MediaType}, open, sink)
 	if err != nil {
 		return fmt.Errorf("weight %q: %w", j.w.Name, err)
 	}
@@ -480,16 +483,14 @@ func packOne(ctx context.Context, st *Store, j *weightJob, i int, byPath map[str
 	for k, f := range lp.Files {
 		sf := byPath[f.Path]
 		sf.Digest = res.FileDigests[k]
-		sf.sc.record(sf.Path, sf.stat, sf.Digest, start)
+		sf.sc.Record(sf.Path, sf.stat, sf.Digest, start)
 	}
 	j.layers[i] = res.Layer
-	packedMu.Lock()
-	j.packed++
-	packedMu.Unlock()
+	j.packed.Add(1)
 	return nil
 }
 
-func stripDigests(fs []File) []File {
+func stripDigests(fs []pack.File) []pack.File {
 	out := slices.Clone(fs)
 	for i := range out {
 		out[i].Digest = ""
@@ -505,7 +506,7 @@ func hashOne(ctx context.Context, f *srcFile, pr *progressMeter) error {
 		return err
 	}
 	defer r.Close()
-	d, n, err := hashReader(ctxio.Reader(ctx, pr.reader(r)))
+	d, n, err := pack.HashReader(ctxio.Reader(ctx, pr.reader(r)))
 	if err != nil {
 		return fmt.Errorf("read %s: %w", f.abs, err)
 	}
@@ -513,16 +514,14 @@ func hashOne(ctx context.Context, f *srcFile, pr *progressMeter) error {
 		return fmt.Errorf("%s changed size while being read (%d, then %d bytes); run the import again", f.abs, f.Size, n)
 	}
 	f.Digest = d
-	f.sc.record(f.Path, f.stat, d, start)
+	f.sc.Record(f.Path, f.stat, d, start)
 	return nil
 }
-
-var packedMu sync.Mutex // guards weightJob.packed across packOne goroutines
 
 // report computes the status of a weight after all digests are known.
 func (j *weightJob) report(envelopeChanged bool, drift *config.DriftItem) WeightReport {
 	files := fileList(j.files)
-	r := WeightReport{Name: j.w.Name, Files: len(files), Layers: len(j.plan), PackedLayers: j.packed, SetDigest: SetDigest(files), Notices: j.notices}
+	r := WeightReport{Name: j.w.Name, Files: len(files), Layers: len(j.plan), PackedLayers: int(j.packed.Load()), SetDigest: pack.SetDigest(files), Notices: j.notices}
 	for _, f := range files {
 		r.Size += f.Size
 	}
@@ -555,8 +554,8 @@ func sameFingerprints(a, b []config.LockSource) bool {
 	return slices.EqualFunc(a, b, func(x, y config.LockSource) bool { return x.Fingerprint == y.Fingerprint })
 }
 
-func sameFiles(lf []config.LockFile, fs []File) bool {
-	return slices.EqualFunc(lf, fs, func(x config.LockFile, y File) bool {
+func sameFiles(lf []config.LockFile, fs []pack.File) bool {
+	return slices.EqualFunc(lf, fs, func(x config.LockFile, y pack.File) bool {
 		return x.Path == y.Path && x.Size == y.Size && x.Digest == y.Digest
 	})
 }
@@ -565,7 +564,7 @@ func sameFiles(lf []config.LockFile, fs []File) bool {
 func (j *weightJob) entry() (config.LockWeight, error) {
 	e := config.LockWeight{Name: j.w.Name, Target: j.w.Target, Sources: j.lockSources()}
 	files := fileList(j.files)
-	e.SetDigest = SetDigest(files)
+	e.SetDigest = pack.SetDigest(files)
 	layerOf := map[string]string{}
 	for i, lp := range j.plan {
 		l := j.layers[i]
@@ -587,6 +586,6 @@ func (j *weightJob) entry() (config.LockWeight, error) {
 	if err != nil {
 		return e, err
 	}
-	e.Digest = Digest(m)
+	e.Digest = pack.Digest(m)
 	return e, nil
 }

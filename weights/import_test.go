@@ -15,6 +15,9 @@ import (
 
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/internal/weightgen"
+	"github.com/cog-frontend/cog-frontend/weights/pack"
+	"github.com/cog-frontend/cog-frontend/weights/store"
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 var past = time.Now().Add(-time.Hour)
@@ -40,7 +43,7 @@ func writeTree(t *testing.T, dir string, files map[string]string) {
 type project struct {
 	dir   string
 	cfg   *config.Config
-	store *Store
+	store *store.Store
 	clock int
 }
 
@@ -48,7 +51,7 @@ func newProject(t *testing.T, files map[string]string) *project {
 	t.Helper()
 	dir := t.TempDir()
 	writeTree(t, filepath.Join(dir, "weights", "minilm"), files)
-	st, err := OpenStore(t.TempDir())
+	st, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +110,7 @@ func TestImportNewThenUnchangedReadsNothing(t *testing.T) {
 	}
 	l, b1 := p.lock(t)
 	w := l.Weights[0]
-	if l.EnvelopeFormat != EnvelopeFormat || w.Name != "minilm" || len(w.Files) != 4 || w.ImportedAt != "2026-06-12T16:41:01Z" {
+	if l.EnvelopeFormat != wire.EnvelopeFormat || w.Name != "minilm" || len(w.Files) != 4 || w.ImportedAt != "2026-06-12T16:41:01Z" {
 		t.Fatalf("lock entry: %+v", w)
 	}
 	for _, f := range w.Files {
@@ -258,7 +261,7 @@ func TestImportDeterministicAcrossDirs(t *testing.T) {
 		if _, err := weightgen.Generate(filepath.Join(p.dir, "weights/minilm"), spec); err != nil {
 			t.Fatal(err)
 		}
-		p.imp(t, func(o *ImportOptions) { o.Pack = PackOptions{BundleFileMax: 2000, BundleSizeMax: 4000} })
+		p.imp(t, func(o *ImportOptions) { o.Pack = pack.Options{BundleFileMax: 2000, BundleSizeMax: 4000} })
 		l, b := p.lock(t)
 		digests = append(digests, l.Weights[0].Digest+" "+l.Weights[0].SetDigest+" "+hexSum(b[:bytes.Index(b, []byte(`"importedAt"`))]))
 	}
@@ -277,8 +280,8 @@ func TestArtifactsStreamExactBytes(t *testing.T) {
 	if _, err := weightgen.Generate(filepath.Join(p.dir, "weights/minilm"), spec); err != nil {
 		t.Fatal(err)
 	}
-	pack := PackOptions{BundleFileMax: 2000, BundleSizeMax: 4000}
-	p.imp(t, func(o *ImportOptions) { o.Pack = pack })
+	small := pack.Options{BundleFileMax: 2000, BundleSizeMax: 4000}
+	p.imp(t, func(o *ImportOptions) { o.Pack = small })
 	if _, err := Artifacts(context.Background(), ArtifactsOptions{ProjectDir: p.dir, Config: p.cfg, Store: p.store}); err == nil || !strings.Contains(err.Error(), "envelopeFormat") {
 		t.Fatalf("a lock packed with other thresholds must be refused: %v", err)
 	}
@@ -292,7 +295,7 @@ func TestArtifactsStreamExactBytes(t *testing.T) {
 	if len(a.Layers) != 2 {
 		t.Fatalf("want a raw layer and a bundle, got %d layers", len(a.Layers))
 	}
-	if Digest(a.Manifest) != l.Weights[0].Digest || a.SetDigest != l.Weights[0].SetDigest {
+	if pack.Digest(a.Manifest) != l.Weights[0].Digest || a.SetDigest != l.Weights[0].SetDigest {
 		t.Fatalf("artifact does not match lock")
 	}
 	check := func(blobs []Blob) {
@@ -301,7 +304,7 @@ func TestArtifactsStreamExactBytes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, n, err := hashReader(r)
+			d, n, err := pack.HashReader(r)
 			r.Close()
 			if err != nil {
 				t.Fatalf("%s: %v", b.Descriptor.Digest, err)

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cog-frontend/cog-frontend/weights/pack"
+	"github.com/cog-frontend/cog-frontend/weights/store"
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
 )
 
@@ -16,7 +18,7 @@ import (
 type localFile struct {
 	Path string // relative to the source root, '/'-separated
 	Abs  string
-	stat statKey
+	stat store.StatKey
 }
 
 // walkSource lists the regular files under root (spec §3). Directories
@@ -56,7 +58,7 @@ func walkSource(ctx context.Context, root string) ([]localFile, error) {
 			if d.Name() == ".cog" {
 				return filepath.SkipDir
 			}
-			if err := ValidatePath(rel); err != nil {
+			if err := pack.ValidatePath(rel); err != nil {
 				return fmt.Errorf("weight source %s: %w", root, err)
 			}
 			return nil
@@ -64,14 +66,14 @@ func walkSource(ctx context.Context, root string) ([]localFile, error) {
 		default:
 			return fmt.Errorf("%s: %s; weight sources may contain only regular files and directories: replace it with a regular file or move it out of the source", p, describeType(t))
 		}
-		if err := ValidatePath(rel); err != nil {
+		if err := pack.ValidatePath(rel); err != nil {
 			return fmt.Errorf("weight source %s: %w", root, err)
 		}
 		info, err := d.Info()
 		if err != nil {
 			return fmt.Errorf("weight source: %w", err)
 		}
-		files = append(files, localFile{Path: rel, Abs: p, stat: statKeyOf(info)})
+		files = append(files, localFile{Path: rel, Abs: p, stat: store.KeyOf(info)})
 		return nil
 	})
 	if err != nil {

@@ -10,14 +10,16 @@ import (
 	"sync/atomic"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/weights/pack"
+	"github.com/cog-frontend/cog-frontend/weights/store"
 )
 
 // srcFile is one file a source offers, before filtering.
 type srcFile struct {
-	File         // Digest is "" until known
-	abs  string  // where its bytes are on local disk
-	stat statKey // for the stat cache
-	sc   *statCache
+	pack.File               // Digest is "" until known
+	abs       string        // where its bytes are on local disk
+	stat      store.StatKey // for the stat cache
+	sc        *store.StatCache
 	// fetch, for remote files, downloads the file into the store and
 	// returns its path; it runs only when the bytes are needed.
 	fetch func(ctx context.Context) (string, error)
@@ -48,45 +50,82 @@ func sourceDir(projectDir, normURI string) (string, error) {
 	return filepath.FromSlash(p), nil
 }
 
-// listSource lists one source: local directories are walked (stat only)
-// and digests come from the stat cache where it is still valid.
+// source is one kind of weight source: it lists its files (sorted by
+// path), with the digests it already knows and a way to the bytes of each.
 // old is the weight's lock entry (nil when new) and idx the source's
-// position: remote sources whose version is unchanged take file digests
-// from it instead of downloading.
-func listSource(ctx context.Context, st *Store, projectDir string, src config.WeightSource, old *config.LockWeight, idx int) (*listing, error) {
+// position in it: a remote source whose version is unchanged takes file
+// digests from it instead of downloading.
+type source interface {
+	list(ctx context.Context, st *store.Store, old *config.LockWeight, idx int) (*listing, error)
+}
+
+// Sources by URI scheme (weights-v1 §3): a directory of the project or
+// an absolute one, one file over HTTPS, a Hugging Face repository.
+type (
+	localSource struct{ uri, dir string }
+	httpsSource struct{ uri string }
+	hfSource    struct{ uri string }
+)
+
+// sourceFor picks the source of a cog.yaml weight source.
+func sourceFor(projectDir string, src config.WeightSource) (source, error) {
 	norm, err := config.NormalizeSourceURI(src.URI)
 	if err != nil {
 		return nil, err
 	}
 	switch {
 	case strings.HasPrefix(norm, "https://"):
-		return listHTTPS(ctx, st, norm, old, idx)
+		return httpsSource{norm}, nil
 	case strings.HasPrefix(norm, "hf://"):
-		return listHF(ctx, st, norm, old, idx)
+		return hfSource{norm}, nil
 	}
 	dir, err := sourceDir(projectDir, norm)
 	if err != nil {
 		return nil, err
 	}
-	lf, err := walkSource(ctx, dir)
+	return localSource{uri: norm, dir: dir}, nil
+}
+
+// listSource lists one cog.yaml weight source.
+func listSource(ctx context.Context, st *store.Store, projectDir string, src config.WeightSource, old *config.LockWeight, idx int) (*listing, error) {
+	s, err := sourceFor(projectDir, src)
 	if err != nil {
 		return nil, err
 	}
-	var sc *statCache
-	if st != nil {
-		sc = st.statCache(dir)
+	return s.list(ctx, st, old, idx)
+}
+
+func (s httpsSource) list(ctx context.Context, st *store.Store, old *config.LockWeight, idx int) (*listing, error) {
+	return listHTTPS(ctx, st, s.uri, old, idx)
+}
+
+func (s hfSource) list(ctx context.Context, st *store.Store, old *config.LockWeight, idx int) (*listing, error) {
+	return listHF(ctx, st, s.uri, old, idx)
+}
+
+// list walks the directory (stat only); digests come from the stat cache
+// where it is still valid. A local source fingerprints all its files,
+// filtered or not, so it needs no lock entry.
+func (s localSource) list(ctx context.Context, st *store.Store, _ *config.LockWeight, _ int) (*listing, error) {
+	lf, err := walkSource(ctx, s.dir)
+	if err != nil {
+		return nil, err
 	}
-	l := &listing{uri: norm, files: make([]*srcFile, len(lf)), local: true}
+	var sc *store.StatCache
+	if st != nil {
+		sc = st.StatCache(s.dir)
+	}
+	l := &listing{uri: s.uri, files: make([]*srcFile, len(lf)), local: true}
 	for i, f := range lf {
-		d, _ := sc.lookup(f.Path, f.stat)
-		l.files[i] = &srcFile{File: File{Path: f.Path, Size: f.stat.Size, Digest: d}, abs: f.Abs, stat: f.stat, sc: sc}
+		d, _ := sc.Lookup(f.Path, f.stat)
+		l.files[i] = &srcFile{File: pack.File{Path: f.Path, Size: f.stat.Size, Digest: d}, abs: f.Abs, stat: f.stat, sc: sc}
 	}
 	l.fingerprint = func() string {
-		all := make([]File, len(l.files))
+		all := make([]pack.File, len(l.files))
 		for i, f := range l.files {
 			all[i] = f.File
 		}
-		return SetDigest(all)
+		return pack.SetDigest(all)
 	}
 	return l, nil
 }

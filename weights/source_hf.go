@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/weights/pack"
+	"github.com/cog-frontend/cog-frontend/weights/store"
 )
 
 // hfEndpoint is the Hub base URL: $HF_ENDPOINT (mirrors, tests) or the
@@ -62,7 +64,7 @@ type hfTreeEntry struct {
 // carry no sha256 in the tree: they are downloaded and hashed, unless the
 // commit is the locked one, whose digests are reused. Files are downloaded
 // into the store only when a layer must be packed.
-func listHF(ctx context.Context, st *Store, norm string, old *config.LockWeight, idx int) (*listing, error) {
+func listHF(ctx context.Context, st *store.Store, norm string, old *config.LockWeight, idx int) (*listing, error) {
 	repo, rev := parseHF(norm)
 	var r struct {
 		SHA string `json:"sha"`
@@ -94,10 +96,10 @@ func listHF(ctx context.Context, st *Store, norm string, old *config.LockWeight,
 		if e.Type != "file" {
 			continue
 		}
-		if err := ValidatePath(e.Path); err != nil {
+		if err := pack.ValidatePath(e.Path); err != nil {
 			return nil, fmt.Errorf("weight source %s: %w", norm, err)
 		}
-		f := File{Path: e.Path, Size: e.Size}
+		f := pack.File{Path: e.Path, Size: e.Size}
 		if e.LFS != nil && e.LFS.OID != "" {
 			f.Digest, f.Size = "sha256:"+e.LFS.OID, e.LFS.Size
 		} else if lf, ok := locked[e.Path]; ok && lf.Size == e.Size {
@@ -109,7 +111,7 @@ func listHF(ctx context.Context, st *Store, norm string, old *config.LockWeight,
 			if sf.Digest != "" && st.Has(sf.Digest) {
 				return st.Path(sf.Digest)
 			}
-			return st.download(ctx, fileURL, sf.Digest, hfHeader())
+			return download(ctx, st, fileURL, sf.Digest, hfHeader())
 		}
 		if sf.Digest != "" && st.Has(sf.Digest) {
 			sf.abs, _ = st.Path(sf.Digest)

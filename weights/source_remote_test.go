@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/weights/pack"
+	"github.com/cog-frontend/cog-frontend/weights/store"
 )
 
 // fakeHub serves the subset of the Hugging Face Hub HTTP API that listHF
@@ -96,12 +98,12 @@ func TestHFSourceThroughHubAPI(t *testing.T) {
 	if w.Sources[0].URI != "hf://org/repo" || w.Sources[0].Fingerprint != "commit:"+hub.commit {
 		t.Fatalf("source %+v", w.Sources[0])
 	}
-	var files []File
+	var files []pack.File
 	for _, path := range []string{"config.json", "model.safetensors", "sub/tokenizer.json"} {
-		files = append(files, File{Path: path, Digest: sha(hub.files[path])})
+		files = append(files, pack.File{Path: path, Digest: sha(hub.files[path])})
 	}
-	if len(w.Files) != 3 || w.SetDigest != SetDigest(files) {
-		t.Fatalf("files %+v, set digest %s want %s", w.Files, w.SetDigest, SetDigest(files))
+	if len(w.Files) != 3 || w.SetDigest != pack.SetDigest(files) {
+		t.Fatalf("files %+v, set digest %s want %s", w.Files, w.SetDigest, pack.SetDigest(files))
 	}
 
 	// Same commit: nothing is downloaded, the entry is unchanged.
@@ -121,7 +123,7 @@ func TestHFSourceThroughHubAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, _, err := hashReader(rc)
+		d, _, err := pack.HashReader(rc)
 		rc.Close()
 		if err != nil || d != string(b.Descriptor.Digest) {
 			t.Fatalf("layer %s: got %s, %v", b.Descriptor.Digest, d, err)
@@ -142,8 +144,8 @@ func TestHFSourceThroughHubAPI(t *testing.T) {
 	}
 }
 
-func mustStore(t *testing.T) *Store {
-	st, err := OpenStore(t.TempDir())
+func mustStore(t *testing.T) *store.Store {
+	st, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,3 +217,6 @@ func TestHTTPSSourceResumesAndUsesETag(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// sha is the digest of b, as the tests spell expected values.
+func sha(b []byte) string { return pack.Digest(b) }

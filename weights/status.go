@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/weights/pack"
 )
 
 // TagFunc names the tag a weight manifest is pushed under (spec §9:
@@ -69,7 +70,7 @@ func lockWeightConfig(w config.LockWeight) (string, int64, error) {
 	if err != nil {
 		return "", 0, err
 	}
-	return Digest(cfg), int64(len(cfg)), nil
+	return pack.Digest(cfg), int64(len(cfg)), nil
 }
 
 // RegistryWanted lists what to probe for every weight of lock.

@@ -1,11 +1,9 @@
 package weights
 
 // The I/O half of `weights status` against a registry: HEAD requests for
-// the blobs, manifests and tags a lock needs, through go-containerregistry's
-// authenticating transport (Docker config, credential helpers, token
-// exchange). go-containerregistry has no public blob HEAD (remote.Layer is
-// lazy and fetches on demand) and remote.Head would set up a new transport
-// per call, so the requests are issued here over one shared transport.
+// the blobs, manifests and tags a lock needs, through the one registry
+// client (internal/registry), without retries: a status answers in seconds
+// or says why it could not.
 
 import (
 	"context"
@@ -13,18 +11,17 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/internal/registry"
 )
 
 // Defaults of ProbeOptions.
@@ -63,31 +60,9 @@ func (e *RegistryError) Error() string {
 
 func (e *RegistryError) Unwrap() error { return e.Err }
 
-// ParseRepository parses a bare repository reference (REGISTRY/PATH, no
-// tag or digest). Loopback registries (localhost, 127.0.0.0/8, ::1) are
-// marked insecure so they are spoken to over plain HTTP, as local
-// development registries are.
-func ParseRepository(s string) (name.Repository, error) {
-	r, err := name.NewRepository(s)
-	if err != nil {
-		return name.Repository{}, fmt.Errorf("%q is not a repository reference (REGISTRY/PATH without tag or digest, e.g. registry.example.com/acct/model): %v", s, err)
-	}
-	host := r.RegistryStr()
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.Trim(host, "[]")
-	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
-		return name.NewRepository(s, name.Insecure)
-	}
-	return r, nil
-}
-
-// LoadLock reads weights.lock; a missing file is an empty lock.
-func LoadLock(path string) (*config.Lock, error) {
-	l, _, err := readLock(path)
-	return l, err
-}
+// ParseRepository parses a bare repository reference (REGISTRY/PATH);
+// loopback registries are spoken to over plain HTTP.
+func ParseRepository(s string) (name.Repository, error) { return registry.ParseRepository(s) }
 
 // ProbeRegistry asks repo, with HEAD requests in parallel, which of want's
 // blobs, manifests and tags it holds. A registry that cannot be reached,
@@ -113,23 +88,8 @@ func ProbeRegistry(ctx context.Context, repo name.Repository, want RegistryWant,
 	host := repo.RegistryStr()
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-
-	auth, err := opts.Keychain.Resolve(repo.Registry)
-	if err != nil {
-		return st, &RegistryError{Host: host, Kind: "auth", Err: fmt.Errorf("resolving credentials: %w", err)}
-	}
-	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, opts.Transport, []string{repo.Scope(transport.PullScope)})
-	if err != nil {
-		return st, classify(ctx, host, err)
-	}
-	client := &http.Client{
-		Transport: rt,
-		// A blob HEAD may be answered with a redirect to storage (S3, a
-		// CDN) that does not accept HEAD on a GET-signed URL; the redirect
-		// itself already says the registry has the blob.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	base := url.URL{Scheme: repo.Scheme(), Host: host, Path: "/v2/" + repo.RepositoryStr() + "/"}
+	client := &registry.Client{Keychain: opts.Keychain, Transport: opts.Transport, MaxRetries: -1}
+	r := client.Repo(repo, registry.Pull)
 
 	type result struct {
 		kind, key, digest string
@@ -151,11 +111,18 @@ func ProbeRegistry(ctx context.Context, repo name.Repository, want RegistryWant,
 	g.SetLimit(opts.Concurrency)
 	for i, j := range jobs {
 		g.Go(func() error {
-			p := "blobs/" + j.key
-			if j.kind != "blob" {
-				p = "manifests/" + j.key
+			var (
+				found bool
+				dig   string
+				err   error
+			)
+			if j.kind == "blob" {
+				found, err = r.HeadBlob(gctx, digest.Digest(j.key))
+			} else {
+				var d digest.Digest
+				found, d, err = r.HeadManifest(gctx, j.key, manifestAccept)
+				dig = d.String()
 			}
-			found, dig, err := head(gctx, client, base.JoinPath(p).String(), j.kind != "blob")
 			if err != nil {
 				return err
 			}
@@ -181,52 +148,17 @@ func ProbeRegistry(ctx context.Context, repo name.Repository, want RegistryWant,
 	return st, nil
 }
 
-// manifestAccept is what a weight manifest may be stored as; asking for all
-// common manifest types makes the registry report what the tag holds
-// rather than 404 on a type mismatch.
-var manifestAccept = strings.Join([]string{
-	MediaTypeManifest,
-	"application/vnd.oci.image.index.v1+json",
-	"application/vnd.docker.distribution.manifest.v2+json",
-	"application/vnd.docker.distribution.manifest.list.v2+json",
-}, ", ")
-
-// head sends one HEAD and says whether the object exists, with the
-// Docker-Content-Digest of a manifest.
-func head(ctx context.Context, c *http.Client, u string, manifest bool) (bool, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
-	if err != nil {
-		return false, "", err
-	}
-	if manifest {
-		req.Header.Set("Accept", manifestAccept)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return false, "", err
-	}
-	resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusOK:
-		return true, resp.Header.Get("Docker-Content-Digest"), nil
-	case resp.StatusCode == http.StatusNotFound:
-		return false, "", nil
-	case !manifest && resp.StatusCode >= 300 && resp.StatusCode < 400 && resp.Header.Get("Location") != "":
-		return true, "", nil
-	}
-	// Turn the status into a transport.Error so classify can tell auth
-	// failures from other answers.
-	return false, "", &transport.Error{StatusCode: resp.StatusCode, Request: req}
-}
+// manifestAccept: a weight manifest may be stored under any manifest
+// type; asking for all makes the registry report what a tag holds.
+var manifestAccept = registry.AcceptManifests
 
 // classify names the reason a probe failed.
 func classify(ctx context.Context, host string, err error) error {
-	var te *transport.Error
 	var ne net.Error
 	var oe *net.OpError
 	var de *net.DNSError
 	switch {
-	case errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden):
+	case registry.Denied(err):
 		return &RegistryError{Host: host, Kind: "auth", Err: err}
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil,
 		errors.Is(err, os.ErrDeadlineExceeded),
@@ -240,15 +172,8 @@ func classify(ctx context.Context, host string, err error) error {
 	return &RegistryError{Host: host, Kind: "error", Err: err}
 }
 
-// probeTransport is http.DefaultTransport with short connection timeouts,
-// so an unreachable or silent host fails in seconds, not minutes.
 func probeTransport() http.RoundTripper {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = (&net.Dialer{Timeout: probeDialTimeout, KeepAlive: 30 * time.Second}).DialContext
-	t.TLSHandshakeTimeout = probeDialTimeout
-	t.ResponseHeaderTimeout = 10 * time.Second
-	t.MaxIdleConnsPerHost = DefaultProbeConcurrency
-	return t
+	return registry.ProbeTransport(probeDialTimeout, DefaultProbeConcurrency)
 }
 
 // RegistryReport is the registry part of `weights status`.

@@ -16,49 +16,29 @@ import (
 	"testing"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/weights/pack"
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 // rawManifest is a manifest given as bytes, for remote.Put.
 type rawManifest []byte
 
 func (m rawManifest) RawManifest() ([]byte, error)        { return m, nil }
-func (m rawManifest) MediaType() (types.MediaType, error) { return MediaTypeManifest, nil }
+func (m rawManifest) MediaType() (types.MediaType, error) { return ocispec.MediaTypeImageManifest, nil }
 
 func testRegistry(t *testing.T, h http.Handler) string {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")
-}
-
-func TestParseRepositoryLoopbackIsPlainHTTP(t *testing.T) {
-	for s, scheme := range map[string]string{
-		"127.0.0.1:5001/acct/model":     "http",
-		"localhost:5000/m":              "http",
-		"[::1]:5000/m":                  "http",
-		"registry.example.com/acct/m":   "https",
-		"registry.example.com:443/a/mm": "https",
-	} {
-		r, err := ParseRepository(s)
-		if err != nil {
-			t.Errorf("%s: %v", s, err)
-			continue
-		}
-		if r.Scheme() != scheme {
-			t.Errorf("%s: scheme %s, want %s", s, r.Scheme(), scheme)
-		}
-	}
-	for _, bad := range []string{"127.0.0.1:5001/acct/model:tag", "Upper/Case", "a/b@sha256:00"} {
-		if _, err := ParseRepository(bad); err == nil || !strings.Contains(err.Error(), bad) {
-			t.Errorf("%s: error %v, want one naming the value", bad, err)
-		}
-	}
 }
 
 func TestProbeRegistryFindsPushedObjects(t *testing.T) {
@@ -84,8 +64,8 @@ func TestProbeRegistryFindsPushedObjects(t *testing.T) {
 
 	// Push two of a's layers, a's config blob, and a's manifest under its tag.
 	cfgDigest, _, _ := lockWeightConfig(a)
-	for _, d := range []string{Digest([]byte("layer-one")), Digest([]byte("layer-three")), cfgDigest} {
-		if err := remote.WriteLayer(repo, static.NewLayer(blobs[d], MediaTypeLayerRaw)); err != nil {
+	for _, d := range []string{pack.Digest([]byte("layer-one")), pack.Digest([]byte("layer-three")), cfgDigest} {
+		if err := remote.WriteLayer(repo, static.NewLayer(blobs[d], wire.MediaTypeLayerTar)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -103,7 +83,7 @@ func TestProbeRegistryFindsPushedObjects(t *testing.T) {
 	}
 	ra, rb := rep.Weights[0], rep.Weights[1]
 	if ra.LayersPresent != 2 || ra.LayersMissing != 1 || !ra.ConfigPresent || !ra.ManifestPresent || !ra.TagPresent ||
-		ra.BytesToUpload != int64(len("layer-two")) || len(ra.MissingLayers) != 1 || ra.MissingLayers[0] != Digest([]byte("layer-two")) {
+		ra.BytesToUpload != int64(len("layer-two")) || len(ra.MissingLayers) != 1 || ra.MissingLayers[0] != pack.Digest([]byte("layer-two")) {
 		t.Errorf("weight a: %+v", ra)
 	}
 	if rb.LayersPresent != 0 || rb.ConfigPresent || rb.ManifestPresent || rb.TagPresent {
@@ -111,7 +91,7 @@ func TestProbeRegistryFindsPushedObjects(t *testing.T) {
 	}
 
 	// The remaining layer completes a; b's tag now points at a's manifest.
-	if err := remote.WriteLayer(repo, static.NewLayer(blobs[Digest([]byte("layer-two"))], MediaTypeLayerRaw)); err != nil {
+	if err := remote.WriteLayer(repo, static.NewLayer(blobs[pack.Digest([]byte("layer-two"))], wire.MediaTypeLayerTar)); err != nil {
 		t.Fatal(err)
 	}
 	if err := remote.Put(repo.Tag(testTag("b", b.SetDigest)), rawManifest(manifest)); err != nil {

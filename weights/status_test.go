@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/weights/pack"
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 // testTag is a stand-in for exporter.WeightTag (weights may not import the
@@ -22,20 +24,20 @@ func testTag(name, setDigest string) string {
 func lockEntry(t *testing.T, name string, contents ...string) (config.LockWeight, map[string][]byte) {
 	t.Helper()
 	blobs := map[string][]byte{}
-	e := config.LockWeight{Name: name, Target: "/src/weights/" + name, SetDigest: Digest([]byte(name + strings.Join(contents, "|")))}
+	e := config.LockWeight{Name: name, Target: "/src/weights/" + name, SetDigest: pack.Digest([]byte(name + strings.Join(contents, "|")))}
 	for i, c := range contents {
-		d := Digest([]byte(c))
+		d := pack.Digest([]byte(c))
 		blobs[d] = []byte(c)
-		e.Files = append(e.Files, config.LockFile{Path: fmt.Sprintf("f%d", i), Size: int64(len(c)), Digest: Digest([]byte("file" + c)), Layer: d})
-		e.Layers = append(e.Layers, config.LockLayer{Digest: d, MediaType: MediaTypeLayerRaw, Size: int64(len(c)), SizeUncompressed: int64(len(c)) + 1024})
+		e.Files = append(e.Files, config.LockFile{Path: fmt.Sprintf("f%d", i), Size: int64(len(c)), Digest: pack.Digest([]byte("file" + c)), Layer: d})
+		e.Layers = append(e.Layers, config.LockLayer{Digest: d, MediaType: wire.MediaTypeLayerTar, Size: int64(len(c)), SizeUncompressed: int64(len(c)) + 1024})
 	}
 	e = canonicalLockWeight(e)
 	cfg, manifest, err := entryBytes(e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	blobs[Digest(cfg)] = cfg
-	e.Digest = Digest(manifest)
+	blobs[pack.Digest(cfg)] = cfg
+	e.Digest = pack.Digest(manifest)
 	return e, blobs
 }
 
@@ -84,7 +86,7 @@ func TestCompareRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	tag := testTag("a", a.SetDigest)
-	d1, d2, d3 := Digest([]byte("l1")), Digest([]byte("layer-two")), Digest([]byte("layer-three!"))
+	d1, d2, d3 := pack.Digest([]byte("l1")), pack.Digest([]byte("layer-two")), pack.Digest([]byte("layer-three!"))
 
 	cases := []struct {
 		name string

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 
+	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/exporter"
+	"github.com/cog-frontend/cog-frontend/frontend"
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/spf13/cobra"
 )
 
@@ -78,20 +82,57 @@ func runBuild(cmd *cobra.Command, dir string, f *buildFlags) error {
 		return fmt.Errorf("--push and --output are exclusive: choose one destination")
 	}
 	// Resolve the weights before the (long) build, so drift or a missing
-	// lock fails fast with what to run.
+	// lock fails fast with what to run. The frontend decides the format
+	// from the same option or build arg, by the same rule.
+	requested := f.format
+	if requested == "" {
+		requested = parseKV(f.buildArgs)[frontend.BuildArgFormat]
+	}
 	var ws []exporter.Weight
-	if f.format != "standalone" {
+	if wire.ResolveFormat(requested, len(p.Config.Weights) > 0) == wire.FormatBundle {
 		if ws, err = p.exporterWeights(ctx); err != nil {
 			return err
 		}
 	}
-	src, ms, err := buildImage(ctx, p, f)
+	img, err := buildImage(ctx, p, f)
 	if err != nil {
 		return err
 	}
-	b, err := exporter.Assemble(ms, ws, src)
+	if err := checkBuilt(img.meta, ws); err != nil {
+		return err
+	}
+	b, err := exporter.Assemble(img.manifests, ws, img.src)
 	if err != nil {
 		return err
 	}
 	return publish(ctx, p, b, publishOpts{Push: f.push, Ref: f.tag, Output: f.output, Progress: f.progress, Jobs: f.jobs})
+}
+
+// checkBuilt compares what the frontend reports it built (its result
+// metadata) with the weights about to be attached: a bundle image carries
+// the lock projection it was built for, and a weight attached to it must be
+// that one; a standalone image gets none.
+func checkBuilt(meta map[string][]byte, ws []exporter.Weight) error {
+	format := string(meta[frontend.MetaFormat])
+	if format == wire.FormatStandalone {
+		if len(ws) > 0 {
+			return fmt.Errorf("the frontend built the %s format, which has the weights inside the image; there is nothing to attach", format)
+		}
+		return nil
+	}
+	var lock config.Lock
+	if raw := meta[frontend.MetaWeightsLock]; raw != nil {
+		if err := json.Unmarshal(raw, &lock); err != nil {
+			return fmt.Errorf("frontend result %s: %w", frontend.MetaWeightsLock, err)
+		}
+	}
+	if len(lock.Weights) != len(ws) {
+		return fmt.Errorf("the image was built for %d weight(s) but %d are to be attached; weights.lock changed during the build: build again", len(lock.Weights), len(ws))
+	}
+	for i, w := range ws {
+		if l := lock.Weights[i]; l.Name != w.Name || l.SetDigest != w.SetDigest {
+			return fmt.Errorf("the image was built for weight %q (set %s) but %q (set %s) is to be attached; weights.lock changed during the build: build again", l.Name, l.SetDigest, w.Name, w.SetDigest)
+		}
+	}
+	return nil
 }

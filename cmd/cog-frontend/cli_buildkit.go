@@ -15,8 +15,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	gwclient "github.com/moby/buildkit/frontend/gateway/client"
+
 	"github.com/cog-frontend/cog-frontend/exporter"
 	"github.com/cog-frontend/cog-frontend/frontend"
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/docker/cli/cli/config"
 	"github.com/docker/cli/cli/connhelper/commandconn"
 	"github.com/moby/buildkit/client"
@@ -145,61 +148,69 @@ func parseSecrets(in []string) (session.Attachable, error) {
 	return secretsprovider.NewSecretProvider(store), nil
 }
 
+// built is what buildImage produced: a source for the exporter, the image's
+// manifests, and the frontend's result metadata (the format built and the
+// weights lock projection it built against).
+type built struct {
+	src       exporter.Source
+	manifests []ocispec.Descriptor
+	meta      map[string][]byte
+}
+
 // buildImage runs frontend.Build in-process and exports the model image
 // (with BuildKit's attestations) as an OCI layout in a staging directory.
-// It returns a source for the exporter and the image's manifests.
-func buildImage(ctx context.Context, p *project, f *buildFlags) (exporter.Source, []ocispec.Descriptor, error) {
+func buildImage(ctx context.Context, p *project, f *buildFlags) (*built, error) {
 	// The client-side content store logs harmless warnings (no fsverity on
 	// this filesystem) through logrus; the progress display says what matters.
 	logrus.SetLevel(logrus.ErrorLevel)
 	c, what, err := connectBuildKit(ctx, f.builder, f.tls)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to BuildKit (%s): %w", what, err)
+		return nil, fmt.Errorf("connect to BuildKit (%s): %w", what, err)
 	}
 	defer c.Close()
 
 	cache, err := cacheDir()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	h := sha256.Sum256([]byte(p.Dir))
 	stage := filepath.Join(cache, "build", hex.EncodeToString(h[:8]))
 	_ = os.RemoveAll(stage) // a stale index.json would name an old image
 	if err := os.MkdirAll(stage, 0o755); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 
 	// Context without .cog/ (the default output lives there): never send
 	// the previous bundle back to BuildKit.
 	ctxFS, err := fsutil.NewFS(p.Dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ctxFS, err = fsutil.NewFilterFS(ctxFS, &fsutil.FilterOpt{ExcludePatterns: []string{".cog"}})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	dfDir, dfName := filepath.Dir(p.File), filepath.Base(p.File)
-	if p.LockPath != filepath.Join(dfDir, "weights.lock") {
+	if p.LockPath != filepath.Join(dfDir, wire.LockFilename) {
 		// The frontend reads weights.lock next to cog.yaml: stage both.
 		tmp, err := os.MkdirTemp(stage, "buildfiles-")
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		for src, dst := range map[string]string{p.File: dfName, p.LockPath: "weights.lock"} {
+		for src, dst := range map[string]string{p.File: dfName, p.LockPath: wire.LockFilename} {
 			if b, err := os.ReadFile(src); err == nil {
 				if err := os.WriteFile(filepath.Join(tmp, dst), b, 0o644); err != nil {
-					return nil, nil, err
+					return nil, err
 				}
 			} else if src == p.File {
-				return nil, nil, err
+				return nil, err
 			}
 		}
 		dfDir = tmp
 	}
 	dfFS, err := fsutil.NewFS(dfDir)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 
 	attrs := map[string]string{"filename": dfName}
@@ -214,15 +225,15 @@ func buildImage(ctx context.Context, p *project, f *buildFlags) (exporter.Source
 	}
 	cacheFrom, err := parseCacheEntries(f.cacheFrom)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cacheTo, err := parseCacheEntries(f.cacheTo)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	secrets, err := parseSecrets(f.secrets)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	dockerCfg := config.LoadDefaultConfigFile(os.Stderr)
 	opt := client.SolveOpt{
@@ -242,7 +253,7 @@ func buildImage(ctx context.Context, p *project, f *buildFlags) (exporter.Source
 	}
 	disp, err := progressui.NewDisplay(os.Stderr, progressui.DisplayMode(f.progress))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ch := make(chan *client.SolveStatus)
 	done := make(chan error, 1)
@@ -250,18 +261,25 @@ func buildImage(ctx context.Context, p *project, f *buildFlags) (exporter.Source
 		_, err := disp.UpdateFrom(context.WithoutCancel(ctx), ch)
 		done <- err
 	}()
-	_, err = c.Build(ctx, opt, "cog-frontend", frontend.Build, ch)
+	var meta map[string][]byte
+	_, err = c.Build(ctx, opt, "cog-frontend", func(ctx context.Context, gw gwclient.Client) (*gwclient.Result, error) {
+		res, err := frontend.Build(ctx, gw)
+		if res != nil {
+			meta = res.Metadata
+		}
+		return res, err
+	}, ch)
 	<-done
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	src, root, err := exporter.OpenLayout(stage, "")
 	if err != nil {
-		return nil, nil, fmt.Errorf("BuildKit's OCI export: %w", err)
+		return nil, fmt.Errorf("BuildKit's OCI export: %w", err)
 	}
 	ms, err := exporter.Manifests(ctx, src, root)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return src, ms, nil
+	return &built{src: src, manifests: ms, meta: meta}, nil
 }

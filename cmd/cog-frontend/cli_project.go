@@ -15,6 +15,8 @@ import (
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/exporter"
 	"github.com/cog-frontend/cog-frontend/weights"
+	"github.com/cog-frontend/cog-frontend/weights/store"
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/google/go-containerregistry/pkg/name"
 )
 
@@ -37,7 +39,7 @@ func loadProject(dir, file, lockPath string) (*project, error) {
 		return nil, err
 	}
 	if file == "" {
-		file = filepath.Join(abs, "cog.yaml")
+		file = filepath.Join(abs, wire.ConfigFilename)
 	} else if !filepath.IsAbs(file) {
 		file, _ = filepath.Abs(file)
 	}
@@ -53,7 +55,7 @@ func loadProject(dir, file, lockPath string) (*project, error) {
 		fmt.Fprintln(os.Stderr, "warning:", w.String())
 	}
 	if lockPath == "" {
-		lockPath = filepath.Join(filepath.Dir(file), "weights.lock")
+		lockPath = filepath.Join(filepath.Dir(file), wire.LockFilename)
 	} else if !filepath.IsAbs(lockPath) {
 		lockPath, _ = filepath.Abs(lockPath)
 	}
@@ -212,4 +214,4 @@ func publish(ctx context.Context, p *project, b *exporter.Bundle, o publishOpts)
 
 // cacheDir is $COG_CACHE_DIR (the weights store), where upload sessions and
 // build staging live too.
-func cacheDir() (string, error) { return weights.DefaultStoreDir() }
+func cacheDir() (string, error) { return store.DefaultDir() }

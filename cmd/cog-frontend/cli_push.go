@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/cog-frontend/cog-frontend/exporter"
+	"github.com/cog-frontend/cog-frontend/internal/registry"
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/docker/go-units"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/moby/buildkit/client"
@@ -34,11 +36,14 @@ func pushBundle(ctx context.Context, b *exporter.Bundle, ref name.Tag, mode stri
 		_, _ = disp.UpdateFrom(context.WithoutCancel(ctx), ch)
 	}()
 	pr := newPushProgress(ch, "pushing "+ref.String())
-	locs := loadLocations(dir, ref.Context().Registry)
-	p := &exporter.Pusher{StateDir: dir, Concurrency: jobs, Progress: pr.update, MountFrom: locs.mountFrom}
+	locs := registry.LoadLocations(dir, ref.Context().Registry)
+	p := &exporter.Pusher{StateDir: dir, Concurrency: jobs, Progress: pr.update, MountFrom: locs.MountFrom}
 	res, err := p.Push(ctx, b, ref)
 	if err == nil {
-		locs.record(ref.Context().RepositoryStr(), weightBlobs(b))
+		// Every blob, image layers and configs included, so a push of the
+		// same model to another repository mounts all of it. A hint file:
+		// failing to write it only costs uploads later.
+		_ = locs.Record(ref.Context().RepositoryStr(), res.Blobs)
 	}
 	pr.finish(err)
 	close(ch)
@@ -127,7 +132,7 @@ func printTree(w io.Writer, r *exporter.PushResult) {
 		fmt.Fprintf(w, "  ├─ image %-14s %s  %s\n", pl, im.Descriptor.Digest, tag)
 	}
 	for _, a := range r.Attestations {
-		fmt.Fprintf(w, "  ├─ attestation    %s  for %s\n", a.Digest, a.Annotations[exporter.AnnotationDockerReferenceDigest])
+		fmt.Fprintf(w, "  ├─ attestation    %s  for %s\n", a.Digest, a.Annotations[wire.AnnotationDockerReferenceDigest])
 	}
 	for i, wt := range r.Weights {
 		branch := "├─"
@@ -135,7 +140,7 @@ func printTree(w io.Writer, r *exporter.PushResult) {
 			branch = "└─"
 		}
 		fmt.Fprintf(w, "  %s weight %-13s %s  %s  %s\n", branch, wt.Name, wt.Descriptor.Digest, wt.Tag,
-			units.HumanSize(float64(atoi(wt.Descriptor.Annotations[exporter.AnnotationWeightSize]))))
+			units.HumanSize(float64(atoi(wt.Descriptor.Annotations[wire.AnnotationWeightSizeUncompressed]))))
 	}
 }
 
@@ -143,17 +148,4 @@ func atoi(s string) int64 {
 	var n int64
 	fmt.Sscan(s, &n)
 	return n
-}
-
-// weightBlobs are the blobs worth remembering for mounts: weight configs
-// and layers (image blobs are mounted from the image's own repository).
-func weightBlobs(b *exporter.Bundle) []digest.Digest {
-	var ds []digest.Digest
-	for _, w := range b.Weights {
-		ds = append(ds, w.Config.Descriptor.Digest)
-		for _, l := range w.Layers {
-			ds = append(ds, l.Descriptor.Digest)
-		}
-	}
-	return ds
 }

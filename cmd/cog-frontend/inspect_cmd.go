@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/cog-frontend/cog-frontend/exporter"
+	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/docker/go-units"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -96,13 +97,13 @@ func inspect(ctx context.Context, ref string) (*inspection, error) {
 		return nil, err
 	}
 	in := &inspection{Reference: ref, Digest: root.Digest.String(), MediaType: root.MediaType, Format: "index", Images: []imageInfo{}, Attestations: []attestInfo{}, Weights: []weightInfo{}}
-	if root.MediaType == ocispec.MediaTypeImageManifest || root.MediaType == "application/vnd.docker.distribution.manifest.v2+json" {
-		in.Format = "standalone"
+	if root.MediaType == ocispec.MediaTypeImageManifest || root.MediaType == wire.MediaTypeDockerManifest {
+		in.Format = wire.FormatStandalone
 	}
 	for _, d := range ms {
 		switch {
 		case exporter.IsAttestation(d):
-			in.Attestations = append(in.Attestations, attestInfo{Digest: d.Digest.String(), For: d.Annotations[exporter.AnnotationDockerReferenceDigest]})
+			in.Attestations = append(in.Attestations, attestInfo{Digest: d.Digest.String(), For: d.Annotations[wire.AnnotationDockerReferenceDigest]})
 		case exporter.IsWeight(d):
 			ws, err := inspectWeight(ctx, src, d)
 			if err != nil {
@@ -116,12 +117,12 @@ func inspect(ctx context.Context, ref string) (*inspection, error) {
 		}
 	}
 	if len(in.Weights) > 0 {
-		in.Format = "bundle"
+		in.Format = wire.FormatBundle
 		if in.Weights[0].Format == "v0" {
 			in.Format = "bundle-v0"
 		}
 	} else if in.Format == "index" && len(in.Images) > 0 {
-		in.Format = "standalone"
+		in.Format = wire.FormatStandalone
 	}
 	return in, nil
 }
@@ -146,7 +147,7 @@ func imageLabels(ctx context.Context, src exporter.Source, d ocispec.Descriptor)
 	}
 	out := map[string]string{}
 	for k, v := range img.Config.Labels {
-		if strings.HasPrefix(k, "run.cog.") || strings.HasPrefix(k, "org.opencontainers.image.") {
+		if strings.HasPrefix(k, wire.LabelPrefix) || strings.HasPrefix(k, "org.opencontainers.image.") {
 			out[k] = v
 		}
 	}
@@ -174,25 +175,25 @@ func inspectWeight(ctx context.Context, src exporter.Source, d ocispec.Descripto
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, fmt.Errorf("weight manifest %s: %w", d.Digest, err)
 	}
-	if d.ArtifactType == exporter.LegacyWeightsArtifactType || m.ArtifactType == exporter.LegacyWeightsArtifactType ||
-		(m.ArtifactType == "" && d.ArtifactType != exporter.WeightArtifactType) {
+	if d.ArtifactType == wire.ArtifactTypeLegacyWeights || m.ArtifactType == wire.ArtifactTypeLegacyWeights ||
+		(m.ArtifactType == "" && d.ArtifactType != wire.ArtifactTypeWeight) {
 		// February 2026: one artifact, one layer per file, described by
 		// layer annotations.
 		var out []weightInfo
 		for _, l := range m.Layers {
-			sz, _ := strconv.ParseInt(l.Annotations["vnd.cog.weights.size.uncompressed"], 10, 64)
-			out = append(out, weightInfo{Name: l.Annotations["vnd.cog.weights.name"], Target: l.Annotations["vnd.cog.weights.dest"],
+			sz, _ := strconv.ParseInt(l.Annotations[wire.AnnotationLegacyWeightsSizeUncompressed], 10, 64)
+			out = append(out, weightInfo{Name: l.Annotations[wire.AnnotationLegacyWeightsName], Target: l.Annotations[wire.AnnotationLegacyWeightsDest],
 				Size: sz, Layers: 1, Files: 1, Digest: d.Digest.String(), Format: "v0"})
 		}
 		return out, nil
 	}
-	w := weightInfo{Name: m.Annotations[exporter.AnnotationWeightName], Target: m.Annotations[exporter.AnnotationWeightTarget],
-		SetDigest: m.Annotations[exporter.AnnotationWeightSet], Layers: len(m.Layers), Digest: d.Digest.String(), Format: "v1"}
-	if s, err := strconv.ParseInt(d.Annotations[exporter.AnnotationWeightSize], 10, 64); err == nil {
+	w := weightInfo{Name: m.Annotations[wire.AnnotationWeightName], Target: m.Annotations[wire.AnnotationWeightTarget],
+		SetDigest: m.Annotations[wire.AnnotationWeightSetDigest], Layers: len(m.Layers), Digest: d.Digest.String(), Format: "v1"}
+	if s, err := strconv.ParseInt(d.Annotations[wire.AnnotationWeightSizeUncompressed], 10, 64); err == nil {
 		w.Size = s
 	} else {
 		for _, l := range m.Layers {
-			s, _ := strconv.ParseInt(l.Annotations[exporter.AnnotationWeightSize], 10, 64)
+			s, _ := strconv.ParseInt(l.Annotations[wire.AnnotationWeightSizeUncompressed], 10, 64)
 			w.Size += s
 		}
 	}

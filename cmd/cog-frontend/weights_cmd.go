@@ -11,10 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 
-	"github.com/cog-frontend/cog-frontend/exporter"
 	"github.com/cog-frontend/cog-frontend/weights"
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 func init() { register(newWeightsCmd) }
@@ -131,7 +132,7 @@ func printReports(w io.Writer, reps []weights.WeightReport, packed bool) {
 	for _, r := range reps {
 		line := fmt.Sprintf("%-20s %-16s", r.Name, r.Status)
 		if r.Status != weights.StatusRemoved {
-			line += fmt.Sprintf(" %d files, %s, %d layers", r.Files, humanBytes(r.Size), r.Layers)
+			line += fmt.Sprintf(" %d files, %s, %d layers", r.Files, units.BytesSize(float64(r.Size)), r.Layers)
 			if packed {
 				line += fmt.Sprintf(" (%d packed now)", r.PackedLayers)
 			}
@@ -144,19 +145,6 @@ func printReports(w io.Writer, reps []weights.WeightReport, packed bool) {
 			fmt.Fprintln(w, "  notice:", n)
 		}
 	}
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // registryOpts are the registry flags of `weights status`.
@@ -188,7 +176,7 @@ func registryStatus(ctx context.Context, p *project, o registryOpts) (*weights.R
 	if err != nil {
 		return nil, err
 	}
-	rep, err := weights.CheckRegistry(ctx, lock, repo, exporter.WeightTag, weights.ProbeOptions{Timeout: o.Timeout})
+	rep, err := weights.CheckRegistry(ctx, lock, repo, wire.WeightTag, weights.ProbeOptions{Timeout: o.Timeout})
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +222,7 @@ func printRegistry(w io.Writer, r *weights.RegistryReport) {
 		}
 		up := "up to date"
 		if !x.Complete() {
-			up = humanBytes(x.BytesToUpload) + " to upload"
+			up = units.BytesSize(float64(x.BytesToUpload)) + " to upload"
 		}
 		fmt.Fprintf(w, "  %-18s %s, config %s, %s, %s - %s\n", x.Name, layers, presence(x.ConfigPresent), manifest, tag, up)
 	}

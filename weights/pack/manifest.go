@@ -1,4 +1,4 @@
-package weights
+package pack
 
 import (
 	"crypto/sha256"
@@ -8,6 +8,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 // PackedFile is a file with the digest of the layer that holds it.
@@ -84,14 +88,14 @@ func Manifest(name, target, setDigest string, config []byte, layers []PackedLaye
 	slices.SortFunc(sorted, func(a, b PackedLayer) int { return strings.Compare(a.Digest, b.Digest) })
 	m := manifestJSON{
 		SchemaVersion: 2,
-		MediaType:     MediaTypeManifest,
-		ArtifactType:  ArtifactTypeWeight,
-		Config:        descriptorJSON{MediaType: MediaTypeWeightConfig, Size: int64(len(config)), Digest: Digest(config)},
+		MediaType:     ocispec.MediaTypeImageManifest,
+		ArtifactType:  wire.ArtifactTypeWeight,
+		Config:        descriptorJSON{MediaType: wire.MediaTypeWeightConfig, Size: int64(len(config)), Digest: Digest(config)},
 		Layers:        make([]descriptorJSON, len(sorted)),
 		Annotations: map[string]string{
-			AnnotationName:      name,
-			AnnotationSetDigest: setDigest,
-			AnnotationTarget:    target,
+			wire.AnnotationWeightName:      name,
+			wire.AnnotationWeightSetDigest: setDigest,
+			wire.AnnotationWeightTarget:    target,
 		},
 	}
 	for i, l := range sorted {
@@ -99,7 +103,7 @@ func Manifest(name, target, setDigest string, config []byte, layers []PackedLaye
 			MediaType:   l.MediaType,
 			Size:        l.Size,
 			Digest:      l.Digest,
-			Annotations: map[string]string{AnnotationSizeUncompressed: strconv.FormatInt(l.SizeUncompressed, 10)},
+			Annotations: map[string]string{wire.AnnotationWeightSizeUncompressed: strconv.FormatInt(l.SizeUncompressed, 10)},
 		}
 	}
 	return json.Marshal(m)

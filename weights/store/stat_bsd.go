@@ -1,6 +1,6 @@
 //go:build darwin || freebsd
 
-package weights
+package store
 
 import "syscall"
 

@@ -1,4 +1,4 @@
-package weights
+package pack
 
 import (
 	"archive/tar"
@@ -22,8 +22,8 @@ var epoch = time.Unix(0, 0)
 // OpenFunc opens the content of one planned file of a layer.
 type OpenFunc func(ctx context.Context, f File) (io.ReadCloser, error)
 
-// layerResult is what streaming a layer yields.
-type layerResult struct {
+// LayerResult is what streaming a layer yields.
+type LayerResult struct {
 	Layer       PackedLayer
 	FileDigests []string // parallel to LayerPlan.Files
 }
@@ -35,12 +35,12 @@ const (
 	copyBufs    = 4
 )
 
-// writeLayer writes the exact stored bytes of lp (tar, gzip'd when the media
+// WriteLayer writes the exact stored bytes of lp (tar, gzip'd when the media
 // type says so) to w and returns the layer digest and size together with
 // every file's sha256, computed from the same read of each file: the file
 // hash runs in its own goroutine on the buffers the tar writer consumes, so
 // a raw layer costs one read and two hashes running in parallel.
-func writeLayer(ctx context.Context, lp LayerPlan, open OpenFunc, w io.Writer) (layerResult, error) {
+func WriteLayer(ctx context.Context, lp LayerPlan, open OpenFunc, w io.Writer) (LayerResult, error) {
 	layerHash := sha256.New()
 	counter := &countingWriter{w: io.MultiWriter(w, layerHash)}
 	var tarSink io.Writer = counter
@@ -49,7 +49,7 @@ func writeLayer(ctx context.Context, lp LayerPlan, open OpenFunc, w io.Writer) (
 		var err error
 		gz, err = gzip.NewWriterLevel(counter, lp.gzipLevel())
 		if err != nil {
-			return layerResult{}, err
+			return LayerResult{}, err
 		}
 		tarSink = gz
 	}
@@ -59,7 +59,7 @@ func writeLayer(ctx context.Context, lp LayerPlan, open OpenFunc, w io.Writer) (
 			Typeflag: tar.TypeDir, Name: d + "/", Mode: 0o755,
 			ModTime: epoch, AccessTime: epoch, ChangeTime: epoch, Format: tar.FormatPAX,
 		}); err != nil {
-			return layerResult{}, fmt.Errorf("write tar header for %s/: %w", d, err)
+			return LayerResult{}, fmt.Errorf("write tar header for %s/: %w", d, err)
 		}
 	}
 
@@ -68,32 +68,32 @@ func writeLayer(ctx context.Context, lp LayerPlan, open OpenFunc, w io.Writer) (
 	digests := make([]string, len(lp.Files))
 	for i, f := range lp.Files {
 		if err := ctx.Err(); err != nil {
-			return layerResult{}, err
+			return LayerResult{}, err
 		}
 		if err := tw.WriteHeader(&tar.Header{
 			Typeflag: tar.TypeReg, Name: f.Path, Size: f.Size, Mode: 0o644,
 			ModTime: epoch, AccessTime: epoch, ChangeTime: epoch, Format: tar.FormatPAX,
 		}); err != nil {
-			return layerResult{}, fmt.Errorf("write tar header for %s: %w", f.Path, err)
+			return LayerResult{}, fmt.Errorf("write tar header for %s: %w", f.Path, err)
 		}
 		d, err := copyFile(ctx, f, open, tw, fh)
 		if err != nil {
-			return layerResult{}, err
+			return LayerResult{}, err
 		}
 		if f.Digest != "" && d != f.Digest {
-			return layerResult{}, fmt.Errorf("%s: content is %s, expected %s: the file changed since it was recorded; run `cog-frontend weights import`", f.Path, d, f.Digest)
+			return LayerResult{}, fmt.Errorf("%s: content is %s, expected %s: the file changed since it was recorded; run `cog-frontend weights import`", f.Path, d, f.Digest)
 		}
 		digests[i] = d
 	}
 	if err := tw.Close(); err != nil {
-		return layerResult{}, err
+		return LayerResult{}, err
 	}
 	if gz != nil {
 		if err := gz.Close(); err != nil {
-			return layerResult{}, err
+			return LayerResult{}, err
 		}
 	}
-	return layerResult{
+	return LayerResult{
 		Layer: PackedLayer{
 			Digest:           "sha256:" + hex.EncodeToString(layerHash.Sum(nil)),
 			MediaType:        lp.MediaType,
@@ -190,8 +190,8 @@ func (fh *fileHasher) abandon() { _ = fh.sum() }
 
 func (fh *fileHasher) close() { close(fh.work) }
 
-// hashReader returns the sha256 and length of everything r yields.
-func hashReader(r io.Reader) (string, int64, error) {
+// HashReader returns the sha256 and length of everything r yields.
+func HashReader(r io.Reader) (string, int64, error) {
 	h := sha256.New()
 	n, err := io.CopyBuffer(h, r, make([]byte, copyBufSize))
 	if err != nil {

@@ -1,9 +1,11 @@
-package weights
+package pack
 
 import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 // File is one file of a weight: its path relative to the target, its size
@@ -22,7 +24,7 @@ type LayerPlan struct {
 }
 
 // Gzip reports whether the layer is a gzip'd tar.
-func (l LayerPlan) Gzip() bool { return l.MediaType == MediaTypeLayerGzip }
+func (l LayerPlan) Gzip() bool { return l.MediaType == wire.MediaTypeLayerTarGzip }
 
 // gzipLevel follows Cog's packer, not its prose: a gzip layer holding more
 // than one file (a bundle) uses BestCompression, a gzip layer holding one
@@ -49,7 +51,7 @@ func (l LayerPlan) UncompressedSize() int64 {
 // files' paths and sizes: small files, sorted by path, are packed greedily
 // into gzip bundles first; then every large file, in path order, gets its
 // own layer, raw for incompressible extensions and gzip otherwise.
-func Plan(files []File, opts PackOptions) []LayerPlan {
+func Plan(files []File, opts Options) []LayerPlan {
 	sorted := slices.Clone(files)
 	slices.SortStableFunc(sorted, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	fileMax, sizeMax := opts.fileMax(), opts.sizeMax()
@@ -62,22 +64,22 @@ func Plan(files []File, opts PackOptions) []LayerPlan {
 			continue
 		}
 		if curSize > 0 && curSize+f.Size > sizeMax {
-			layers = append(layers, LayerPlan{Files: cur, MediaType: MediaTypeLayerGzip})
+			layers = append(layers, LayerPlan{Files: cur, MediaType: wire.MediaTypeLayerTarGzip})
 			cur, curSize = nil, 0
 		}
 		cur = append(cur, f)
 		curSize += f.Size
 	}
 	if len(cur) > 0 {
-		layers = append(layers, LayerPlan{Files: cur, MediaType: MediaTypeLayerGzip})
+		layers = append(layers, LayerPlan{Files: cur, MediaType: wire.MediaTypeLayerTarGzip})
 	}
 	for _, f := range sorted {
 		if f.Size < fileMax {
 			continue
 		}
-		mt := MediaTypeLayerGzip
+		mt := wire.MediaTypeLayerTarGzip
 		if slices.Contains(incompressibleExts, strings.ToLower(path.Ext(f.Path))) {
-			mt = MediaTypeLayerRaw
+			mt = wire.MediaTypeLayerTar
 		}
 		layers = append(layers, LayerPlan{Files: []File{f}, MediaType: mt})
 	}

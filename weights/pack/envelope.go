@@ -1,4 +1,4 @@
-package weights
+package pack
 
 import (
 	"compress/gzip"
@@ -6,21 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"slices"
+
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
-// Media types and packing parameters of spec §4 and §8.
+// Packing parameters of spec §4 (the media types are wire's).
 const (
-	MediaTypeLayerRaw     = "application/vnd.oci.image.layer.v1.tar"
-	MediaTypeLayerGzip    = "application/vnd.oci.image.layer.v1.tar+gzip"
-	MediaTypeManifest     = "application/vnd.oci.image.manifest.v1+json"
-	MediaTypeWeightConfig = "application/vnd.cog.weight.config.v1+json"
-	ArtifactTypeWeight    = "application/vnd.cog.weight.v1"
-
-	AnnotationName             = "run.cog.weight.name"
-	AnnotationTarget           = "run.cog.weight.target"
-	AnnotationSetDigest        = "run.cog.weight.set-digest"
-	AnnotationSizeUncompressed = "run.cog.weight.size.uncompressed"
-
 	// DefaultBundleFileMax: files below this many bytes are bundled.
 	DefaultBundleFileMax int64 = 64 << 20
 	// DefaultBundleSizeMax caps the summed file bytes of one bundle.
@@ -40,19 +31,19 @@ var incompressibleExts = []string{".bin", ".gguf", ".onnx", ".parquet", ".pt", "
 
 // PackOptions are the packing thresholds. The zero value means the spec
 // defaults; anything else yields a different EnvelopeFormat.
-type PackOptions struct {
+type Options struct {
 	BundleFileMax int64
 	BundleSizeMax int64
 }
 
-func (o PackOptions) fileMax() int64 {
+func (o Options) fileMax() int64 {
 	if o.BundleFileMax > 0 {
 		return o.BundleFileMax
 	}
 	return DefaultBundleFileMax
 }
 
-func (o PackOptions) sizeMax() int64 {
+func (o Options) sizeMax() int64 {
 	if o.BundleSizeMax > 0 {
 		return o.BundleSizeMax
 	}
@@ -74,7 +65,7 @@ type envelope struct {
 
 // EnvelopeFormat names the packing parameters (spec §7) so a reader can
 // tell whether recorded layer digests came from the same packing.
-func (o PackOptions) EnvelopeFormat() string {
+func (o Options) EnvelopeFormat() string {
 	exts := slices.Clone(incompressibleExts)
 	slices.Sort(exts)
 	b, err := json.Marshal(envelope{
@@ -83,8 +74,8 @@ func (o PackOptions) EnvelopeFormat() string {
 		GzipLevelBundle:     gzipLevelBundle,
 		GzipLevelLarge:      gzipLevelLarge,
 		IncompressibleExts:  exts,
-		MediaTypeCompressed: MediaTypeLayerGzip,
-		MediaTypeRaw:        MediaTypeLayerRaw,
+		MediaTypeCompressed: wire.MediaTypeLayerTarGzip,
+		MediaTypeRaw:        wire.MediaTypeLayerTar,
 		Revision:            envelopeRevision,
 	})
 	if err != nil {
@@ -93,7 +84,3 @@ func (o PackOptions) EnvelopeFormat() string {
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
-
-// EnvelopeFormat is the envelope of the default packing, the value this
-// tool writes into weights.lock.
-var EnvelopeFormat = PackOptions{}.EnvelopeFormat()

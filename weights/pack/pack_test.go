@@ -1,4 +1,4 @@
-package weights
+package pack
 
 import (
 	"archive/tar"
@@ -16,18 +16,20 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cog-frontend/cog-frontend/wire"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
-// Cog's published value (spec §7); a different one would make every lock
-// written by Cog look stale to us and vice versa.
+// Cog's published value (spec §7), kept in wire; a different one would
+// make every lock written by Cog look stale to us and vice versa.
 func TestEnvelopeFormatIsCogs(t *testing.T) {
 	const cog = "sha256:ce2d53f8dd962ace393450e0abadbe227304897be87753a503b61f9c8525726e"
-	if EnvelopeFormat != cog {
-		t.Fatalf("EnvelopeFormat = %s, want %s", EnvelopeFormat, cog)
+	if got := (Options{}).EnvelopeFormat(); got != cog || wire.EnvelopeFormat != cog {
+		t.Fatalf("EnvelopeFormat = %s (wire: %s), want %s", got, wire.EnvelopeFormat, cog)
 	}
-	if other := (PackOptions{BundleFileMax: 1 << 20}).EnvelopeFormat(); other == cog {
+	if other := (Options{BundleFileMax: 1 << 20}).EnvelopeFormat(); other == cog {
 		t.Fatalf("different packing parameters must give a different envelopeFormat")
 	}
 }
@@ -63,14 +65,14 @@ func smallSet() (map[string][]byte, []File) {
 	return content, files
 }
 
-func packAll(t *testing.T, content map[string][]byte, files []File, opts PackOptions) ([]LayerPlan, []layerResult, [][]byte) {
+func packAll(t *testing.T, content map[string][]byte, files []File, opts Options) ([]LayerPlan, []LayerResult, [][]byte) {
 	t.Helper()
 	plan := Plan(files, opts)
-	var results []layerResult
+	var results []LayerResult
 	var blobs [][]byte
 	for _, lp := range plan {
 		var buf bytes.Buffer
-		res, err := writeLayer(context.Background(), lp, memOpen(content), &buf)
+		res, err := WriteLayer(context.Background(), lp, memOpen(content), &buf)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,9 +94,9 @@ func packAll(t *testing.T, content map[string][]byte, files []File, opts PackOpt
 // a tar reader that would hide header details.
 func TestTarBytesLayout(t *testing.T) {
 	content := map[string][]byte{"a/b/w.safetensors": []byte("0123456789")}
-	lp := LayerPlan{Files: []File{{Path: "a/b/w.safetensors", Size: 10}}, MediaType: MediaTypeLayerRaw}
+	lp := LayerPlan{Files: []File{{Path: "a/b/w.safetensors", Size: 10}}, MediaType: wire.MediaTypeLayerTar}
 	var buf bytes.Buffer
-	if _, err := writeLayer(context.Background(), lp, memOpen(content), &buf); err != nil {
+	if _, err := WriteLayer(context.Background(), lp, memOpen(content), &buf); err != nil {
 		t.Fatal(err)
 	}
 	b := buf.Bytes()
@@ -147,7 +149,7 @@ func TestTarBytesLayout(t *testing.T) {
 // gzip header as Go writes it: no name, mtime 0, XFL by level, OS 255.
 func TestGzipHeaderAndLevels(t *testing.T) {
 	content, files := smallSet()
-	plan, _, blobs := packAll(t, content, files, PackOptions{})
+	plan, _, blobs := packAll(t, content, files, Options{})
 	if len(plan) != 1 || !plan[0].Gzip() || len(plan[0].Files) != 4 {
 		t.Fatalf("plan %+v, want one gzip bundle of 4 files", plan)
 	}
@@ -156,7 +158,7 @@ func TestGzipHeaderAndLevels(t *testing.T) {
 	}
 	// A gzip layer of one file uses the default level, as Cog's packer does.
 	one := map[string][]byte{"big.txt": []byte("hello")}
-	_, _, b1 := packAll(t, one, []File{{Path: "big.txt", Size: 5}}, PackOptions{})
+	_, _, b1 := packAll(t, one, []File{{Path: "big.txt", Size: 5}}, Options{})
 	if want := []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff}; !bytes.Equal(b1[0][:10], want) {
 		t.Fatalf("single-file gzip header % x, want % x", b1[0][:10], want)
 	}
@@ -189,7 +191,7 @@ func TestGzipHeaderAndLevels(t *testing.T) {
 }
 
 func TestPlan(t *testing.T) {
-	opts := PackOptions{BundleFileMax: 100, BundleSizeMax: 250}
+	opts := Options{BundleFileMax: 100, BundleSizeMax: 250}
 	files := []File{
 		{Path: "z.json", Size: 90}, {Path: "a.json", Size: 90}, {Path: "b.json", Size: 90},
 		{Path: "c.json", Size: 10}, {Path: "W.SafeTensors", Size: 100}, {Path: "x.txt", Size: 500},
@@ -240,8 +242,8 @@ func TestGoldenConfigAndManifest(t *testing.T) {
 	content, files := smallSet()
 	for _, tc := range []struct {
 		name string
-		opts PackOptions
-	}{{"default", PackOptions{}}, {"split", PackOptions{BundleFileMax: 1000, BundleSizeMax: 1100}}} {
+		opts Options
+	}{{"default", Options{}}, {"split", Options{BundleFileMax: 1000, BundleSizeMax: 1100}}} {
 		t.Run(tc.name, func(t *testing.T) {
 			plan, results, _ := packAll(t, content, files, tc.opts)
 			var pf []PackedFile
@@ -296,7 +298,7 @@ func golden(t *testing.T, path, got string) {
 func TestSetDigestIndependentOfPacking(t *testing.T) {
 	content, files := smallSet()
 	sets := map[string]bool{}
-	for _, o := range []PackOptions{{}, {BundleFileMax: 10, BundleSizeMax: 10}, {BundleFileMax: 1000, BundleSizeMax: 500}} {
+	for _, o := range []Options{{}, {BundleFileMax: 10, BundleSizeMax: 10}, {BundleFileMax: 1000, BundleSizeMax: 500}} {
 		plan, results, _ := packAll(t, content, files, o)
 		var d []File
 		for i, lp := range plan {
@@ -314,8 +316,8 @@ func TestSetDigestIndependentOfPacking(t *testing.T) {
 func TestWriteLayerRejectsChangedFile(t *testing.T) {
 	content := map[string][]byte{"a.bin": []byte("abc")}
 	for _, size := range []int64{2, 4} {
-		lp := LayerPlan{Files: []File{{Path: "a.bin", Size: size}}, MediaType: MediaTypeLayerRaw}
-		_, err := writeLayer(context.Background(), lp, memOpen(content), io.Discard)
+		lp := LayerPlan{Files: []File{{Path: "a.bin", Size: size}}, MediaType: wire.MediaTypeLayerTar}
+		_, err := WriteLayer(context.Background(), lp, memOpen(content), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "a.bin") || !strings.Contains(err.Error(), "changed") {
 			t.Fatalf("size %d: err = %v, want a changed-file error naming a.bin", size, err)
 		}

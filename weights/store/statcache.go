@@ -1,4 +1,4 @@
-package weights
+package store
 
 import (
 	"crypto/sha256"
@@ -14,8 +14,8 @@ import (
 	"github.com/cog-frontend/cog-frontend/internal/atomicfile"
 )
 
-// statKey is what must be unchanged for a cached file digest to be trusted.
-type statKey struct {
+// StatKey is what must be unchanged for a cached file digest to be trusted.
+type StatKey struct {
 	Dev     uint64 `json:"dev"`
 	Ino     uint64 `json:"ino"`
 	Size    int64  `json:"size"`
@@ -24,7 +24,7 @@ type statKey struct {
 }
 
 type statEntry struct {
-	statKey
+	StatKey
 	Digest string `json:"digest"`
 }
 
@@ -33,20 +33,21 @@ type statEntry struct {
 // (git's "racy clean" problem), so its digest is not cached.
 const racyWindow = time.Second
 
-// statCache maps the files of one source directory to their digests, so a
+// StatCache maps the files of one source directory to their digests, so a
 // re-import with nothing changed reads no file contents. One JSON file per
 // source directory under <store>/statcache; entries are only hints, checked
 // against a fresh stat every time, so a lost update costs a re-hash only.
-type statCache struct {
+type StatCache struct {
 	file    string
 	mu      sync.Mutex
 	entries map[string]statEntry
 	dirty   bool
 }
 
-func (s *Store) statCache(dir string) *statCache {
+// StatCache loads the stat cache of the source directory dir.
+func (s *Store) StatCache(dir string) *StatCache {
 	sum := sha256.Sum256([]byte(dir))
-	c := &statCache{
+	c := &StatCache{
 		file:    filepath.Join(s.root, "statcache", hex.EncodeToString(sum[:16])+".json"),
 		entries: map[string]statEntry{},
 	}
@@ -56,36 +57,36 @@ func (s *Store) statCache(dir string) *statCache {
 	return c
 }
 
-func (c *statCache) lookup(rel string, k statKey) (string, bool) {
+func (c *StatCache) Lookup(rel string, k StatKey) (string, bool) {
 	if c == nil {
 		return "", false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[rel]
-	if !ok || e.statKey != k {
+	if !ok || e.StatKey != k {
 		return "", false
 	}
 	return e.Digest, true
 }
 
-// record stores a digest computed from a read that started at hashStart.
-func (c *statCache) record(rel string, k statKey, digest string, hashStart time.Time) {
+// Record stores a digest computed from a read that started at hashStart.
+func (c *StatCache) Record(rel string, k StatKey, digest string, hashStart time.Time) {
 	if c == nil || k.MtimeNs > hashStart.Add(-racyWindow).UnixNano() {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.entries[rel]; ok && e.statKey == k && e.Digest == digest {
+	if e, ok := c.entries[rel]; ok && e.StatKey == k && e.Digest == digest {
 		return
 	}
-	c.entries[rel] = statEntry{statKey: k, Digest: digest}
+	c.entries[rel] = statEntry{StatKey: k, Digest: digest}
 	c.dirty = true
 }
 
-// save merges this cache into the file under a lock and replaces it
+// Save merges this cache into the file under a lock and replaces it
 // atomically.
-func (c *statCache) save() error {
+func (c *StatCache) Save() error {
 	if c == nil {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package weights
+package store
 
 import (
 	"context"
@@ -27,8 +27,8 @@ type Store struct {
 	root string
 }
 
-// DefaultStoreDir is $COG_CACHE_DIR, else <user cache dir>/cog-frontend.
-func DefaultStoreDir() (string, error) {
+// DefaultDir is $COG_CACHE_DIR, else <user cache dir>/cog-frontend.
+func DefaultDir() (string, error) {
 	if d := os.Getenv("COG_CACHE_DIR"); d != "" {
 		return d, nil
 	}
@@ -39,8 +39,8 @@ func DefaultStoreDir() (string, error) {
 	return filepath.Join(d, "cog-frontend"), nil
 }
 
-// OpenStore opens (creating if needed) the store rooted at dir.
-func OpenStore(dir string) (*Store, error) {
+// Open opens (creating if needed) the store rooted at dir.
+func Open(dir string) (*Store, error) {
 	for _, d := range []string{"blobs/sha256", "ingest", "locks", "statcache"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("create content store: %w", err)
@@ -177,15 +177,6 @@ func (s *Store) Put(ctx context.Context, expected string, r io.Reader) (string, 
 	return in.Commit(expected)
 }
 
-// storeOrDefault returns st, or the store in its default location
-// (DefaultStoreDir) when st is nil.
-func storeOrDefault(st *Store) (*Store, error) {
-	if st != nil {
-		return st, nil
-	}
-	dir, err := DefaultStoreDir()
-	if err != nil {
-		return nil, err
-	}
-	return OpenStore(dir)
-}
+// copyBufSize is the buffer of downloads and ingests: large enough that a
+// multi-GiB copy is not millions of small writes.
+const copyBufSize = 1 << 20
