@@ -3,6 +3,8 @@ package frontend
 import (
 	"fmt"
 	"strings"
+
+	"github.com/cog-frontend/cog-frontend/config"
 )
 
 // Frontend option keys. Each can be given as a frontend option
@@ -15,14 +17,15 @@ const (
 	// Default: bundle when cog.yaml has weights, else standalone (the two
 	// are the same image without weights).
 	OptFormat = "cog-format"
-	// OptVersion is the tool version recorded in the run.cog.version label.
-	// Default: the version this frontend was built with.
-	OptVersion = "cog-version"
+	// OptCACert is a custom certificate authority (PEM text or base64 of
+	// PEM) that the build's steps and the running model trust, like Cog's
+	// COG_CA_CERT.
+	OptCACert = "cog-ca-cert"
 
-	// BuildArgFormat and BuildArgVersion are the build-arg spellings of
-	// OptFormat and OptVersion.
-	BuildArgFormat  = "COG_FORMAT"
-	BuildArgVersion = "COG_VERSION"
+	// BuildArgFormat and BuildArgCACert are the build-arg spellings of
+	// OptFormat and OptCACert.
+	BuildArgFormat = "COG_FORMAT"
+	BuildArgCACert = config.CACertVar
 )
 
 // Formats.
@@ -54,8 +57,9 @@ const (
 	LockFilename    = "weights.lock"
 )
 
-// Version is recorded in run.cog.version when OptVersion is not given. The
-// binary sets it at start-up from its link-time version.
+// Version is this frontend's version, recorded in the image's
+// org.cogfrontend.version label (run.cog.version is the installed cog's).
+// The binary sets it at start-up from its link-time version.
 var Version = "dev"
 
 // Options are the frontend options this package interprets itself; the
@@ -64,6 +68,7 @@ var Version = "dev"
 type Options struct {
 	Format  string // "" means: decide from cog.yaml (see OptFormat)
 	Version string
+	CACert  []byte // PEM, nil without OptCACert
 }
 
 // ParseOptions reads the frontend's own options from the raw frontend
@@ -71,7 +76,7 @@ type Options struct {
 func ParseOptions(opts map[string]string) (Options, error) {
 	o := Options{
 		Format:  optOrArg(opts, OptFormat, BuildArgFormat),
-		Version: optOrArg(opts, OptVersion, BuildArgVersion),
+		Version: Version,
 	}
 	switch o.Format {
 	case "", FormatBundle, FormatStandalone:
@@ -79,8 +84,18 @@ func ParseOptions(opts map[string]string) (Options, error) {
 		return Options{}, fmt.Errorf("frontend option %s (build arg %s) is %q: want %q or %q",
 			OptFormat, BuildArgFormat, o.Format, FormatBundle, FormatStandalone)
 	}
-	if o.Version == "" {
-		o.Version = Version
+	if v := optOrArg(opts, OptCACert, BuildArgCACert); v != "" {
+		ca, err := config.ParseCACert(v)
+		if err != nil {
+			hint := ""
+			if strings.HasPrefix(v, "/") || strings.HasPrefix(v, ".") {
+				// BuildKit cannot read the client's files; cog-frontend
+				// reads them and passes the content.
+				hint = fmt.Sprintf("; %q looks like a path, which only cog-frontend reads: with buildx pass the content, --build-arg %s=\"$(cat %s)\"", v, BuildArgCACert, v)
+			}
+			return Options{}, fmt.Errorf("frontend option %s (build arg %s): %w%s", OptCACert, BuildArgCACert, err, hint)
+		}
+		o.CACert = ca
 	}
 	return o, nil
 }

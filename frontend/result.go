@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 
+	cogllb "github.com/cog-frontend/cog-frontend/llb"
 	"github.com/moby/buildkit/frontend/dockerui"
 	gwclient "github.com/moby/buildkit/frontend/gateway/client"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -47,6 +48,11 @@ func addFactLabels(ctx context.Context, img *dockerspec.DockerOCIImage, facts ma
 	}
 	for i, label := range labels {
 		img.Config.Labels[label] = values[i]
+	}
+	// run.cog.version names the cog the image really has (Cog's tools
+	// compare the two), whatever was asked for.
+	if v := cogllb.InstalledCogVersion(img.Config.Labels[cogllb.LabelPipFreeze]); v != "" {
+		img.Config.Labels[cogllb.LabelVersion] = v
 	}
 	return nil
 }
