@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 
 	"github.com/cog-frontend/cog-frontend/exporter"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/spf13/cobra"
 )
 
@@ -76,6 +78,15 @@ func runBuild(cmd *cobra.Command, dir string, f *buildFlags) error {
 	}
 	if f.push && f.output != "" {
 		return fmt.Errorf("--push and --output are exclusive: choose one destination")
+	}
+	if f.push {
+		ref, err := parseTagRef(f.tag)
+		if err != nil {
+			return err
+		}
+		if err := checkPushAccess(ctx, ref, authn.DefaultKeychain, http.DefaultTransport); err != nil {
+			return err
+		}
 	}
 	// Resolve the weights before the (long) build, so drift or a missing
 	// lock fails fast with what to run.
