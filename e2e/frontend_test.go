@@ -626,7 +626,7 @@ func TestBuildxCallSubrequests(t *testing.T) {
 	e := testEnv(t)
 	dir, _ := editedHello(t, e, "build:\n", "build:\n  run:\n    - command: test -s /run/secrets/token\n      mounts:\n        - type: secret\n          id: token\n          target: /run/secrets/token\n")
 	out := run(t, dir, "docker", "buildx", "build", "--builder", e.Builder, "--call", "outline", "-f", "cog.yaml", ".")
-	for _, want := range []string{frontend.BuildArgFormat, frontend.BuildArgVersion, "token"} {
+	for _, want := range []string{frontend.BuildArgFormat, frontend.BuildArgCACert, "token"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--call outline does not list %s:\n%s", want, out)
 		}
