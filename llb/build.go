@@ -49,7 +49,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 	return b.res, nil
 }
 
-// builder carries the state through the steps of spec/cog-image.md, in
+// builder carries the state through the steps of docs/frontend.md, in
 // order. Each step appends to st and, for environment, to env, which is
 // both the build steps' environment and the image config's.
 type builder struct {

@@ -191,7 +191,7 @@ func TestImageConfig(t *testing.T) {
 	}
 }
 
-// TestStepOrder pins the order of spec/cog-image.md "The image Cog builds".
+// TestStepOrder pins the order of docs/frontend.md "The image".
 func TestStepOrder(t *testing.T) {
 	res := loadFixture(t, "../testdata/llb/cpu-full").build(t)
 	var got []string

@@ -1,6 +1,6 @@
 // Package llb turns a validated cog.yaml (config.Config), the weights.lock
 // projection and a target platform into BuildKit LLB and an OCI image config:
-// the model image Cog would build (see spec/cog-image.md), one platform per
+// the model image Cog would build (docs/frontend.md, "The image"), one platform per
 // call.
 //
 // It is pure: no file system, no network. The only outside calls are the

@@ -11,7 +11,7 @@ import (
 )
 
 // Pinned versions and well-known names of the image Cog builds
-// (spec/cog-image.md). They change together with Cog, not per build.
+// (docs/frontend.md, "The image"). They change together with Cog, not per build.
 const (
 	// DefaultSDKVersion is the cog Python package installed when cog.yaml
 	// has no build.sdk_version: the Cog release whose images these match

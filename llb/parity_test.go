@@ -51,10 +51,10 @@ func TestRuntimePin(t *testing.T) {
 
 func TestInstalledCogVersion(t *testing.T) {
 	for freeze, want := range map[string]string{
-		"anyio==4.0.0\ncog==0.22.0\ncoglet==0.22.0": "0.22.0",
-		"Cog == 0.21.0rc1\n":                        "0.21.0rc1",
+		"anyio==4.0.0\ncog==0.22.0\ncoglet==0.22.0":                     "0.22.0",
+		"Cog == 0.21.0rc1\n":                                            "0.21.0rc1",
 		"cog @ file:///tmp/cog-0.22.0-py3-none-any.whl\ncoglet==0.22.0": "",
-		"coglet==0.22.0\ncogs==1.0": "",
+		"coglet==0.22.0\ncogs==1.0":                                     "",
 	} {
 		if got := InstalledCogVersion(freeze); got != want {
 			t.Errorf("InstalledCogVersion(%q) = %q, want %q", freeze, got, want)
