@@ -27,12 +27,16 @@ import (
 	"github.com/cog-frontend/cog-frontend/weights"
 	bkclient "github.com/moby/buildkit/client"
 	gwclient "github.com/moby/buildkit/frontend/gateway/client"
+	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
 )
 
-// frontendTag is the tag the frontend image is pushed under. It is fixed
-// (each run overwrites it) so runs do not pile up images in the registry.
+// frontendTag is the tag the frontend image is pushed under, plus a hash
+// of the checkout's path: fixed per checkout (each run overwrites it) so
+// runs do not pile up images in the registry, and apart per checkout so
+// that runs from several checkouts sharing one registry never build with
+// each other's frontend.
 const frontendTag = "e2e"
 
 var (
@@ -46,7 +50,7 @@ var (
 func frontendImage(t testing.TB, e *Env) string {
 	t.Helper()
 	frontendOnce.Do(func() {
-		ref := e.Registry + "/cog-frontend:" + frontendTag
+		ref := e.Registry + "/cog-frontend:" + frontendTag + "-" + digest.FromString(e.Root).Encoded()[:12]
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 		defer cancel()
 		start := time.Now()
