@@ -22,6 +22,8 @@
 //   - after solving Result.State, read every file named in Result.Facts from
 //     the result and set its content, verbatim, as the label of that name
 //     (both files are written without a trailing newline for this);
+//     then set run.cog.version to InstalledCogVersion of the pip freeze, so
+//     the label names the cog the image really has;
 //   - forward Result.Warnings (e.g. cog lines dropped from requirements).
 //
 // Facts exist only after the build ran: the OpenAPI schema is produced
