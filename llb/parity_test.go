@@ -151,11 +151,22 @@ func TestLocalRequirementArtifactErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	for line, want := range map[string]string{
-		"../outside.whl":            `requirements.txt line 2: "../outside.whl" resolves to "../outside.whl", outside the project`,
-		"/abs/pkg.whl":              `requirements.txt line 2: "/abs/pkg.whl" is an absolute path`,
-		"./a.whl; python_version>3": "environment markers are not supported on a local artifact",
+		"-f https://example.com/wheels": "",
+		"../outside.whl":                `requirements.txt line 2: "../outside.whl" resolves to "../outside.whl", outside the project`,
+		"/abs/pkg.whl":                  `requirements.txt line 2: "/abs/pkg.whl" is an absolute path`,
+		"./a.whl; python_version>3":     "environment markers are not supported on a local artifact",
+		"pkg @ ./dist/pkg.whl":          "a local direct reference (name @ path) is not supported; list the path alone: ./dist/pkg.whl",
+		"--find-links ./wheels":         "names a local path, which the install step cannot see",
+		"--find-links=./wheels":         "names a local path, which the install step cannot see",
+		"-e .":                          "names a local path, which the install step cannot see",
 	} {
 		_, err := Build(context.Background(), cfg, Options{Platform: amd64, Context: bkllb.Local("context"), ConfigData: data, Requirements: []byte("numpy\n" + line + "\n")})
+		if want == "" {
+			if err != nil {
+				t.Errorf("%s: %v, want it accepted", line, err)
+			}
+			continue
+		}
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "3:") {
 			t.Errorf("%s: err = %v, want it at cog.yaml line 3 with %q", line, err, want)
 		}

@@ -56,7 +56,7 @@ func localArtifact(line string) bool {
 	if strings.Contains(line, "://") || strings.HasPrefix(line, "git+") || strings.Contains(line, " @ ") {
 		return false
 	}
-	if strings.HasPrefix(line, "./") || strings.HasPrefix(line, "../") || strings.HasPrefix(line, "/") {
+	if isLocalPath(line) {
 		return true
 	}
 	lower := strings.ToLower(line)
@@ -89,9 +89,16 @@ func filterRequirements(cfg *config.Config, keyPath, source, baseDir string, lin
 			switch {
 			case opt == "-r" || opt == "-c" || strings.HasPrefix(opt, "--requirement") || strings.HasPrefix(opt, "--constraint"):
 				return nil, posErr(cfg, keyPath, "%s line %d: %q includes another file, which is not available to the install step; inline its requirements", source, i+1, line)
+			case opt == "-f" || opt == "-e" || strings.HasPrefix(opt, "--find-links") || strings.HasPrefix(opt, "--editable"):
+				if v := optionValue(line, opt); v != "" && !strings.Contains(v, "://") {
+					return nil, posErr(cfg, keyPath, "%s line %d: %q names a local path, which the install step cannot see; list the wheel or archive files themselves, e.g. ./dist/pkg-1.0-py3-none-any.whl", source, i+1, line)
+				}
 			}
 			r.lines = append(r.lines, line)
 			continue
+		}
+		if name, target, ok := strings.Cut(line, " @ "); ok && requirementName.MatchString(name) && isLocalPath(strings.TrimSpace(target)) {
+			return nil, posErr(cfg, keyPath, "%s line %d: %q: a local direct reference (name @ path) is not supported; list the path alone: %s", source, i+1, line, strings.TrimSpace(target))
 		}
 		if localArtifact(line) {
 			p, err := localArtifactPath(cfg, keyPath, source, baseDir, i+1, line)
@@ -119,6 +126,19 @@ func filterRequirements(cfg *config.Config, keyPath, source, baseDir string, lin
 		r.lines = append(r.lines, line)
 	}
 	return r, nil
+}
+
+func isLocalPath(s string) bool {
+	return strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../") || strings.HasPrefix(s, "/")
+}
+
+// optionValue is the value of a requirements-file option line whose
+// first field is opt: "-f X", "--find-links X" or "--find-links=X".
+func optionValue(line, opt string) string {
+	if _, v, ok := strings.Cut(opt, "="); ok {
+		return v
+	}
+	return strings.TrimSpace(strings.TrimPrefix(line, opt))
 }
 
 // localArtifactPath is the project path of a local artifact line, resolved
