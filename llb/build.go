@@ -406,9 +406,15 @@ func (b *builder) cogRuntime() error {
 	return nil
 }
 
-func (b *builder) sdkVersion() string {
-	if b.cfg.Build != nil && b.cfg.Build.SDKVersion != "" {
-		return b.cfg.Build.SDKVersion
+func (b *builder) sdkVersion() string { return SDKVersion(b.cfg) }
+
+// SDKVersion is the cog version the image installs for cfg: build.sdk_version,
+// else DefaultSDKVersion. It is what run.cog.version and the schema's
+// info.version say before the build; after it, the frontend replaces the
+// label with the version pip freeze reports (InstalledCogVersion).
+func SDKVersion(cfg *config.Config) string {
+	if cfg != nil && cfg.Build != nil && cfg.Build.SDKVersion != "" {
+		return cfg.Build.SDKVersion
 	}
 	return DefaultSDKVersion
 }
