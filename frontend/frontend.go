@@ -75,7 +75,7 @@ func Build(ctx context.Context, c gwclient.Client) (*gwclient.Result, error) {
 
 	format := wire.ResolveFormat(opts.Format, len(cfg.Weights) > 0)
 	p := &plan{
-		c: c, bc: bc, cfg: cfg, files: files, format: format, version: opts.Version,
+		c: c, bc: bc, cfg: cfg, files: files, format: format, version: opts.Version, caCert: opts.CACert,
 		revision: bc.BuildOpts().Opts[optRevision],
 	}
 	if p.epoch, err = sourceDateEpoch(bc.BuildArgs); err != nil {
@@ -141,6 +141,7 @@ type plan struct {
 	files        *buildFiles
 	format       string
 	version      string
+	caCert       []byte
 	revision     string
 	epoch        *time.Time
 	weights      []cogllb.WeightRef
@@ -165,6 +166,7 @@ func (p *plan) buildPlatform(ctx context.Context, platform *ocispec.Platform, id
 		Weights:        p.weights,
 		Format:         p.format,
 		Version:        p.version,
+		CACert:         p.caCert,
 		Revision:       p.revision,
 		MetaResolver:   p.c,
 		// `--build-context python:3.11-slim=...` replaces an image the

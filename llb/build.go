@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 	"time"
@@ -36,7 +37,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 	if err := b.base(ctx); err != nil {
 		return nil, err
 	}
-	steps := []func() error{b.preamble, b.tini, b.userEnv, b.systemPackages, func() error { return b.uv(ctx) }, b.python, b.requirements, b.cogRuntime, b.buildRun, b.runtimeConfig, b.project, b.cogDir, b.weights}
+	steps := []func() error{b.preamble, b.caCert, b.tini, b.userEnv, b.systemPackages, func() error { return b.uv(ctx) }, b.python, b.requirements, b.cogRuntime, b.buildRun, b.runtimeConfig, b.project, b.cogDir, b.weights}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err
@@ -49,7 +50,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 	return b.res, nil
 }
 
-// builder carries the state through the steps of spec/cog-image.md, in
+// builder carries the state through the steps of docs/frontend.md, in
 // order. Each step appends to st and, for environment, to env, which is
 // both the build steps' environment and the image config's.
 type builder struct {
@@ -108,9 +109,9 @@ func (b *builder) prepare() error {
 				return posErr(cfg, "build.python_requirements", "the content of %s was not passed to the converter (Options.Requirements)", bd.PythonRequirements)
 			}
 			lines := strings.Split(strings.ReplaceAll(string(b.opts.Requirements), "\r\n", "\n"), "\n")
-			b.reqs, err = filterRequirements(cfg, "build.python_requirements", bd.PythonRequirements, lines)
+			b.reqs, err = filterRequirements(cfg, "build.python_requirements", bd.PythonRequirements, path.Dir(path.Clean(bd.PythonRequirements)), lines)
 		case len(bd.PythonPackages) > 0:
-			b.reqs, err = filterRequirements(cfg, "build.python_packages", "python_packages", bd.PythonPackages)
+			b.reqs, err = filterRequirements(cfg, "build.python_packages", "python_packages", ".", bd.PythonPackages)
 		}
 		if err != nil {
 			return err
@@ -271,16 +272,23 @@ func (b *builder) run(cmd string, name []bkllb.ConstraintsOpt, extra ...bkllb.Ru
 	b.st = b.st.Run(opts...).Root()
 }
 
-// 2. tini as the entrypoint, from the distribution's package. Debian and
-// Ubuntu install it at /usr/bin/tini; the entrypoint is /sbin/tini as in
-// Cog's images, so link it. The docker-clean hook is removed because it
-// would empty the apt cache mount after every install.
+// 2. curl and tini, from the distribution's packages. Cog installs curl to
+// fetch tini and leaves it in the image, and models rely on it (build.run
+// steps fetch tools with it); its GPU path also installs wget, xz-utils,
+// git and ca-certificates. Debian and Ubuntu install tini at /usr/bin/tini;
+// the entrypoint is /sbin/tini as in Cog's images, so link it. The
+// docker-clean hook is removed because it would empty the apt cache mount
+// after every install.
 func (b *builder) tini() error {
+	pkgs, name := "curl tini", "[cog] install curl and tini"
+	if b.gpu() {
+		pkgs, name = "curl tini wget xz-utils git ca-certificates", "[cog] install curl, tini, wget, xz-utils, git and ca-certificates"
+	}
 	b.run("rm -f /etc/apt/apt.conf.d/docker-clean"+
 		" && echo 'Binary::apt::APT::Keep-Downloaded-Packages \"true\";' > /etc/apt/apt.conf.d/keep-cache"+
-		" && apt-get update -qq && apt-get install -qq -y --no-install-recommends tini"+
+		" && apt-get update -qq && apt-get install -qq -y --no-install-recommends "+pkgs+
 		" && ln -sf /usr/bin/tini /sbin/tini",
-		b.named("[cog] install tini"), b.aptMounts()...)
+		b.named(name), b.aptMounts()...)
 	return nil
 }
 
@@ -361,18 +369,55 @@ func (b *builder) requirements() error {
 		cmd += " --extra-index-url " + torchIndexURL(b.cfg.Build, cuda)
 	}
 	extra := append(b.uvCache(), bkllb.AddMount("/tmp/cog-requirements", reqs, bkllb.Readonly))
+	if len(b.reqs.local) > 0 {
+		// Writable: building a source directory writes into it; what it
+		// writes is dropped with the mount.
+		extra = append(extra, bkllb.AddMount(LocalRequirementsDir, b.localArtifacts()))
+	}
 	b.run(cmd, b.named("[cog] install Python requirements", "build.python_requirements", "build.python_packages"), extra...)
 	return nil
 }
 
-// 7. The cog runtime.
-func (b *builder) cogRuntime() error {
-	v := DefaultSDKVersion
-	if b.cfg.Build != nil && b.cfg.Build.SDKVersion != "" {
-		v = b.cfg.Build.SDKVersion
+// localArtifacts copies the local artifacts the requirements name out of
+// the project, each at its project path, so that only these files (not the
+// rest of the code) are part of the install step's cache key.
+func (b *builder) localArtifacts() bkllb.State {
+	var fa *bkllb.FileAction
+	for _, p := range b.reqs.local {
+		ci := &bkllb.CopyInfo{CreateDestPath: true, CopyDirContentsOnly: true, FollowSymlinks: true}
+		if fa == nil {
+			fa = bkllb.Copy(b.opts.Context, "/"+p, "/"+p, ci)
+		} else {
+			fa = fa.Copy(b.opts.Context, "/"+p, "/"+p, ci)
+		}
 	}
-	b.run("uv pip install "+shellQuote("cog=="+v), b.named("[cog] install cog "+v, "build.sdk_version", "build"), b.uvCache()...)
+	return bkllb.Scratch().File(fa, b.named("[cog] local requirements from the project", "build.python_requirements", "build.python_packages")...)
+}
+
+// 7. The cog runtime: by default the pinned SDK and coglet; with
+// build.sdk_version that cog, and coglet as its dependency resolves, as Cog
+// does.
+func (b *builder) cogRuntime() error {
+	v := b.sdkVersion()
+	pkgs := shellQuote("cog==" + v)
+	if b.cfg.Build == nil || b.cfg.Build.SDKVersion == "" {
+		pkgs += " " + shellQuote("coglet=="+DefaultCogletVersion)
+	}
+	b.run("uv pip install "+pkgs, b.named("[cog] install cog "+v, "build.sdk_version", "build"), b.uvCache()...)
 	return nil
+}
+
+func (b *builder) sdkVersion() string { return SDKVersion(b.cfg) }
+
+// SDKVersion is the cog version the image installs for cfg: build.sdk_version,
+// else DefaultSDKVersion. It is what run.cog.version and the schema's
+// info.version say before the build; after it, the frontend replaces the
+// label with the version pip freeze reports (InstalledCogVersion).
+func SDKVersion(cfg *config.Config) string {
+	if cfg != nil && cfg.Build != nil && cfg.Build.SDKVersion != "" {
+		return cfg.Build.SDKVersion
+	}
+	return DefaultSDKVersion
 }
 
 // 8. build.run, then the deprecated pre_install. Project files are not
@@ -515,8 +560,9 @@ func (b *builder) imageConfig() error {
 	}
 	labels[wire.LabelConfig] = string(dt)
 	labels[wire.LabelHasInit] = "true"
+	labels[wire.LabelVersion] = b.sdkVersion()
 	if b.opts.Version != "" {
-		labels[wire.LabelVersion] = b.opts.Version
+		labels[wire.LabelFrontendVersion] = b.opts.Version
 	}
 	if b.opts.Revision != "" {
 		labels[wire.LabelOCIRevision] = b.opts.Revision

@@ -166,9 +166,11 @@ func TestImageConfig(t *testing.T) {
 	wantLabels := map[string]string{
 		wire.LabelConfig:      string(label),
 		wire.LabelHasInit:     "true",
-		wire.LabelVersion:     "0.1.0-test",
+		wire.LabelVersion:     "0.23.0", // the fixture's sdk_version; the caller replaces it with pip freeze's
 		wire.LabelOCIRevision: "0123456789abcdef0123456789abcdef01234567",
 		wire.LabelOCIVersion:  "v1.2.3",
+		// This project's version, apart from run.cog.version.
+		wire.LabelFrontendVersion: "0.1.0-test",
 	}
 	for k, v := range wantLabels {
 		if c.Labels[k] != v {
@@ -190,7 +192,7 @@ func TestImageConfig(t *testing.T) {
 	}
 }
 
-// TestStepOrder pins the order of spec/cog-image.md "The image Cog builds".
+// TestStepOrder pins the order of docs/frontend.md "The image".
 func TestStepOrder(t *testing.T) {
 	res := loadFixture(t, "../testdata/llb/cpu-full").build(t)
 	var got []string
@@ -198,7 +200,7 @@ func TestStepOrder(t *testing.T) {
 		got = append(got, o.Name)
 	}
 	want := []string{
-		"[cog] install tini",
+		"[cog] install curl and tini",
 		"[cog] install system packages",
 		"[cog] install Python requirements",
 		"[cog] install cog 0.23.0",
@@ -660,7 +662,7 @@ func TestNamedContextReplacesImages(t *testing.T) {
 	if strings.Contains(dump, "docker.io/library/python") {
 		t.Error("LLB still references the registry base image")
 	}
-	tini := findExec(t, res.State, "[cog] install tini")
+	tini := findExec(t, res.State, "[cog] install curl and tini")
 	if !slices.Contains(tini.Meta.Env, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt") {
 		t.Errorf("steps do not see the named context's environment: %q", tini.Meta.Env)
 	}

@@ -1,6 +1,6 @@
 // Package llb turns a validated cog.yaml (config.Config), the weights.lock
 // projection and a target platform into BuildKit LLB and an OCI image config:
-// the model image Cog would build (see spec/cog-image.md), one platform per
+// the model image Cog would build (docs/frontend.md, "The image"), one platform per
 // call.
 //
 // It is pure: no file system, no network. The only outside calls are the
@@ -22,6 +22,8 @@
 //   - after solving Result.State, read every file named in Result.Facts from
 //     the result and set its content, verbatim, as the label of that name
 //     (both files are written without a trailing newline for this);
+//     then set run.cog.version to InstalledCogVersion of the pip freeze, so
+//     the label names the cog the image really has;
 //   - forward Result.Warnings (e.g. cog lines dropped from requirements).
 //
 // Facts exist only after the build ran: the OpenAPI schema is produced

@@ -3,11 +3,13 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/exporter"
 	"github.com/cog-frontend/cog-frontend/frontend"
 	"github.com/cog-frontend/cog-frontend/wire"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/spf13/cobra"
 )
 
@@ -80,6 +82,15 @@ func runBuild(cmd *cobra.Command, dir string, f *buildFlags) error {
 	}
 	if f.push && f.output != "" {
 		return fmt.Errorf("--push and --output are exclusive: choose one destination")
+	}
+	if f.push {
+		ref, err := parseTagRef(f.tag)
+		if err != nil {
+			return err
+		}
+		if err := checkPushAccess(ctx, ref, authn.DefaultKeychain, http.DefaultTransport); err != nil {
+			return err
+		}
 	}
 	// Resolve the weights before the (long) build, so drift or a missing
 	// lock fails fast with what to run. The frontend decides the format

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/cog-frontend/cog-frontend/frontend"
 	"github.com/spf13/cobra"
 )
 
@@ -38,6 +39,9 @@ func newRootCmd() *cobra.Command {
 }
 
 func main() {
+	// Every mode builds with this binary's frontend: record its version in
+	// the image's org.cogfrontend.version label.
+	frontend.Version = version
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newRootCmd().ExecuteContext(ctx); err != nil {
