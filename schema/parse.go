@@ -659,11 +659,22 @@ var binPrec = map[string]int{
 func (p *parser) expression() (*expr, error) {
 	first := p.peek()
 	if p.isName("lambda") {
+		p.next()
+		// Parameters, whose defaults may be lambdas themselves.
 		for !p.isOp(":") {
-			if p.peek().kind == tNewline || p.peek().kind == tEOF {
-				return nil, p.errAt(p.peek(), "expected ':' in lambda")
+			if p.isOp("*") || p.isOp("**") || p.isOp("/") || p.isOp(",") {
+				p.next()
+				continue
 			}
-			p.next()
+			if p.next().kind != tName {
+				return nil, p.errAt(p.toks[p.i-1], "invalid lambda parameter")
+			}
+			if p.isOp("=") {
+				p.next()
+				if _, err := p.expression(); err != nil {
+					return nil, err
+				}
+			}
 		}
 		p.next()
 		if _, err := p.expression(); err != nil {
@@ -671,7 +682,7 @@ func (p *parser) expression() (*expr, error) {
 		}
 		return p.span(eOther, first), nil
 	}
-	if p.isName("yield") || p.isName("await") {
+	if p.isName("yield") {
 		p.next()
 		if p.isName("from") {
 			p.next()
@@ -791,6 +802,13 @@ func (p *parser) unary() (*expr, error) {
 
 func (p *parser) power() (*expr, error) {
 	first := p.peek()
+	if p.isName("await") {
+		p.next()
+		if _, err := p.power(); err != nil {
+			return nil, err
+		}
+		return p.span(eOther, first), nil
+	}
 	e, err := p.primary()
 	if err != nil {
 		return nil, err

@@ -131,9 +131,10 @@ func tokenize(src string) ([]token, error) {
 			i = j
 			line++
 			lineStart = i
-		case isIdentStart(c):
+		case isIdentStart(c) || c >= 0x80:
+			// Identifiers may hold any non-ASCII letters (PEP 3131).
 			j := i
-			for j < len(src) && isIdentChar(src[j]) {
+			for j < len(src) && (isIdentChar(src[j]) || src[j] >= 0x80) {
 				j++
 			}
 			if j < len(src) && (src[j] == '"' || src[j] == '\'') && isStringPrefix(src[i:j]) {
@@ -180,16 +181,6 @@ func tokenize(src string) ([]token, error) {
 				if depth > 0 {
 					depth--
 				}
-			}
-			if c >= 0x80 {
-				// Non-ASCII identifiers: take the whole UTF-8 run as a name.
-				j := i
-				for j < len(src) && (src[j] >= 0x80 || isIdentChar(src[j])) {
-					j++
-				}
-				emit(tName, i, j)
-				i = j
-				continue
 			}
 			emit(tOp, i, i+n)
 			i += n
