@@ -163,11 +163,12 @@ func TestImageConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantLabels := map[string]string{
-		LabelConfig:      string(label),
-		LabelHasInit:     "true",
-		LabelVersion:     "0.1.0-test",
-		LabelOCIRevision: "0123456789abcdef0123456789abcdef01234567",
-		LabelOCIVersion:  "v1.2.3",
+		LabelConfig:        string(label),
+		LabelHasInit:       "true",
+		LabelVersion:       "0.1.0-test",
+		LabelOpenAPISchema: fixtureSchema,
+		LabelOCIRevision:   "0123456789abcdef0123456789abcdef01234567",
+		LabelOCIVersion:    "v1.2.3",
 	}
 	for k, v := range wantLabels {
 		if c.Labels[k] != v {
@@ -183,9 +184,10 @@ func TestImageConfig(t *testing.T) {
 	if res.BaseImage != "docker.io/library/python:3.12-slim@"+string(digestOf("docker.io/library/python:3.12-slim linux/amd64")) {
 		t.Errorf("base image = %q, want python:3.12-slim pinned to the resolved digest", res.BaseImage)
 	}
-	wantFacts := map[string]string{LabelOpenAPISchema: "/src/.cog/openapi_schema.json", LabelPipFreeze: "/src/.cog/pip_freeze.txt"}
-	if len(res.Facts) != 2 || res.Facts[LabelOpenAPISchema] != wantFacts[LabelOpenAPISchema] || res.Facts[LabelPipFreeze] != wantFacts[LabelPipFreeze] {
-		t.Errorf("facts = %v, want %v", res.Facts, wantFacts)
+	// Only pip freeze is read back after the build; the schema is known
+	// before it.
+	if len(res.Facts) != 1 || res.Facts[LabelPipFreeze] != PipFreezePath {
+		t.Errorf("facts = %v, want only %s: %s", res.Facts, LabelPipFreeze, PipFreezePath)
 	}
 }
 
@@ -204,7 +206,7 @@ func TestStepOrder(t *testing.T) {
 		"[cog] build.run[0]: echo building",
 		"[cog] build.run[1]: cat /run/secrets/token > /dev/null",
 		"[cog] build.pre_install[0]: echo pre",
-		"[cog] generate OpenAPI schema and pip freeze",
+		"[cog] pip freeze",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("exec steps =\n%q\nwant\n%q", got, want)
@@ -317,8 +319,8 @@ func TestCacheAndSecretMounts(t *testing.T) {
 }
 
 // TestCodeChangeReusesDependencies: with a different project the digests
-// of every dependency step stay the same; only the copy and what follows
-// change.
+// of every command stay the same (pip freeze runs before the project copy
+// too); only the copy and the files after it change.
 func TestCodeChangeReusesDependencies(t *testing.T) {
 	f := loadFixture(t, "../testdata/llb/cpu-full")
 	a := f.build(t)
@@ -329,9 +331,8 @@ func TestCodeChangeReusesDependencies(t *testing.T) {
 		t.Fatalf("step counts differ: %d vs %d", len(da), len(db))
 	}
 	for i := range da {
-		dependency := da[i].Name != "[cog] generate OpenAPI schema and pip freeze"
-		if same := da[i].Digest == db[i].Digest; same != dependency {
-			t.Errorf("step %q: same digest = %v, want %v", da[i].Name, same, dependency)
+		if da[i].Digest != db[i].Digest {
+			t.Errorf("step %q changed with the project", da[i].Name)
 		}
 	}
 }
@@ -433,10 +434,10 @@ func TestSourceLocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"[cog] build.run[0]: echo building":            "cog.yaml:8:7",
-		"[cog] install system packages":                "cog.yaml:3:3",
-		"[cog] install cog 0.23.0":                     "cog.yaml:16:3",
-		"[cog] generate OpenAPI schema and pip freeze": "cog.yaml:17:1",
+		"[cog] build.run[0]: echo building": "cog.yaml:8:7",
+		"[cog] install system packages":     "cog.yaml:3:3",
+		"[cog] install cog 0.23.0":          "cog.yaml:16:3",
+		"[cog] pip freeze":                  "cog.yaml:1:1",
 	}
 	for _, o := range all {
 		if loc, ok := want[o.Name]; ok {
@@ -475,8 +476,8 @@ func TestResolverUsedPerPlatform(t *testing.T) {
 	if v, _ := envList(res.Image.Config.Env).get("PATH"); v == "" {
 		t.Error("no PATH without a resolver")
 	}
-	if _, ok := res.Facts[LabelOpenAPISchema]; !ok {
-		t.Error("no schema fact for a config with run:")
+	if res.Image.Config.Labels[LabelOpenAPISchema] != fixtureSchema {
+		t.Error("no schema label for a config with run:")
 	}
 }
 

@@ -39,6 +39,16 @@ const (
 	WeightsJSONPath   = "/src/.cog/weights.json"
 )
 
+// SDKVersion is the version of the cog package the image installs:
+// build.sdk_version, else DefaultSDKVersion. The schema's info.version
+// states it.
+func SDKVersion(cfg *config.Config) string {
+	if cfg != nil && cfg.Build != nil && cfg.Build.SDKVersion != "" {
+		return cfg.Build.SDKVersion
+	}
+	return DefaultSDKVersion
+}
+
 // Options are the inputs of Build besides the config.
 type Options struct {
 	// Platform is the one platform this call builds for; the caller calls
@@ -73,6 +83,12 @@ type Options struct {
 
 	// Version is the run.cog.version label (this tool's version).
 	Version string
+	// OpenAPISchema is the model's schema, computed before the build by
+	// package schema: written to /src/.cog/openapi_schema.json (which the
+	// runtime serves and validates inputs against) and set as the
+	// run.cog.openapi_schema label, the same bytes. Nil when cog.yaml names
+	// no predictor: the image then has neither.
+	OpenAPISchema []byte
 	// Revision and SourceVersion become the OCI revision/version labels
 	// when non-empty (from git).
 	Revision      string
