@@ -97,7 +97,7 @@ func (w *walker) parseRunRef(root map[string]field) string {
 			"predict is the deprecated name of run; keep only run")
 		return ""
 	case hasPredict:
-		w.warn(w.pos(pred.key), "predict", "predict is deprecated; rename it to run")
+		w.warn(w.pos(pred.key), "predict", `deprecated field "predict": use "run" instead; rename the key to run`)
 		return w.parseRef(pred, "predict.py:Predictor")
 	case hasRun:
 		return w.parseRef(run, "predict.py:Predictor")
