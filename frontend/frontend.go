@@ -69,7 +69,7 @@ func Build(ctx context.Context, c gwclient.Client) (*gwclient.Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		return Check(smap, pf.ReadFile), nil
+		return forBuildx(Check(smap, pf.ReadFile), smap.Filename), nil
 	}
 	if err != nil {
 		if res, ok, herr := bc.HandleSubrequest(ctx, dockerui.RequestHandler{Lint: lintFn, AllowOther: true}); herr != nil || ok {

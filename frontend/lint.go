@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/cog-frontend/cog-frontend/config"
@@ -8,6 +9,7 @@ import (
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/subrequests/lint"
+	"github.com/moby/buildkit/solver/pb"
 )
 
 // Rules of `--call check` (frontend.lint) and `cog-frontend check`: what
@@ -143,4 +145,35 @@ func language(file string) string {
 		return "YAML"
 	}
 	return "Text"
+}
+
+// forBuildx adapts findings for buildx, which prints every source under the
+// build file's name (-f): a finding in another file (predict.py,
+// requirements.txt) names its file and line in its text instead of showing
+// that file's lines as if they were cog.yaml's.
+func forBuildx(res *lint.LintResults, buildFile string) *lint.LintResults {
+	for i := range res.Warnings {
+		w := &res.Warnings[i]
+		src := res.Sources[w.Location.SourceIndex]
+		if src.Filename == buildFile {
+			continue
+		}
+		if len(w.Location.Ranges) > 0 {
+			line := int(w.Location.Ranges[0].Start.Line)
+			w.Detail = src.Filename + ":" + strconv.Itoa(line) + ": " + w.Detail
+			if text := sourceLine(src.Data, line); text != "" {
+				w.Detail += "\n    " + text
+			}
+		}
+		w.Location = &pb.Location{SourceIndex: -1}
+	}
+	return res
+}
+
+func sourceLine(data []byte, line int) string {
+	lines := strings.Split(string(data), "\n")
+	if line < 1 || line > len(lines) {
+		return ""
+	}
+	return strings.TrimSpace(lines[line-1])
 }

@@ -87,3 +87,22 @@ func TestCheckFindings(t *testing.T) {
 		})
 	}
 }
+
+// buildx shows every source under the -f file's name, so findings in other
+// files carry their place in the text.
+func TestForBuildxNamesOtherFiles(t *testing.T) {
+	res := Check(llb.NewSourceMap(nil, "cog.yaml", "YAML", []byte("build:\n  python_version: \"3.12\"\nrun: predict.py:Predictor\n")),
+		readFrom(map[string]string{"predict.py": "from cog import BasePredictor\n\nclass Predictor(BasePredictor):\n    def run(self, n: Foo) -> str:\n        return n\n"}))
+	res = forBuildx(res, "cog.yaml")
+	if len(res.Warnings) != 1 {
+		t.Fatalf("warnings = %v", res.Warnings)
+	}
+	w := res.Warnings[0]
+	if w.Location.SourceIndex != -1 || w.Detail != "predict.py:4: unsupported type: Foo\n    def run(self, n: Foo) -> str:" {
+		t.Errorf("finding = %q at source %d", w.Detail, w.Location.SourceIndex)
+	}
+	var buf bytes.Buffer
+	if err := res.PrintTo(&buf, nil); err != nil {
+		t.Fatal(err)
+	}
+}
