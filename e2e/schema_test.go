@@ -238,6 +238,10 @@ class Trainer(BasePredictor):
 
     def train(self, s: str) -> str:
         return self.greeting + " " + s
+
+    # The runtime loads a class only when it has run() or predict().
+    def predict(self, s: str) -> str:
+        return "hello predict " + s
 `, `{"s":"world"}`, `"output":"hello train world"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -252,7 +256,9 @@ class Trainer(BasePredictor):
 					t.Errorf("schema lacks %s", want)
 				}
 			}
-			c := runImage(t, layout, "latest", nil)
+			// Trainings are served as `cog train` serves them: the image's
+			// runtime in train mode (tini stays the entrypoint).
+			c := runImageArgs(t, layout, "latest", nil, []string{"/sbin/tini", "--", "python", "-m", "cog.server.http", "--x-mode", "train"})
 			c.waitReady(t, 3*time.Minute)
 			out := c.curl(t, "-X", "POST", "-H", "Content-Type: application/json", "-d", `{"input":`+tc.input+`}`, "http://127.0.0.1:5000/trainings")
 			if !strings.Contains(out, `"status":"succeeded"`) || !strings.Contains(out, tc.want) {

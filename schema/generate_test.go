@@ -614,7 +614,9 @@ def helper(a, /, b, *, c=lambda: {1: 2}, **kw):
         a = a[1:-1:2]; break
     global G
     return rb"raw\" bytes" + b'\x00' \
-        + u"uni"
+        + u"uni" + f'{id(a):#x}' + rf'\{{{b}' + f"""{
+        a  # a comment inside a replacement field
+    }"""
 
 async def agen():
     async with lock:

@@ -239,6 +239,7 @@ func scanNumber(src string, i int) int {
 func scanString(src string, s, q int) (int, int, error) {
 	prefix := strings.ToLower(src[s:q])
 	fstr := strings.Contains(prefix, "f") || strings.Contains(prefix, "t")
+	raw := strings.Contains(prefix, "r")
 	quote := src[q : q+1]
 	if strings.HasPrefix(src[q:], strings.Repeat(quote, 3)) {
 		quote = strings.Repeat(quote, 3)
@@ -249,6 +250,11 @@ func scanString(src string, s, q int) (int, int, error) {
 		c := src[i]
 		switch {
 		case c == '\\':
+			if raw && i+1 < len(src) && (src[i+1] == '{' || src[i+1] == '}') {
+				// In a raw f-string a backslash does not escape a brace.
+				i++
+				continue
+			}
 			if i+1 < len(src) && src[i+1] == '\n' {
 				nl++
 			}
@@ -283,12 +289,21 @@ func scanString(src string, s, q int) (int, int, error) {
 // to after its "}", including nested brackets and strings (Python 3.12
 // lets those reuse the outer quote).
 func scanFExpr(src string, i int) (int, int, error) {
-	depth, nl := 0, 0
+	depth, nl, spec := 0, 0, false
 	for i < len(src) {
 		c := src[i]
 		switch {
 		case c == '\n':
 			nl++
+		case c == ':' && depth == 0:
+			spec = true
+		case c == '#' && !spec:
+			// A comment inside a multi-line replacement field (PEP 701);
+			// in the format spec ("{x:#x}") it is a literal.
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+			continue
 		case c == '(' || c == '[' || c == '{':
 			depth++
 		case c == ')' || c == ']':
