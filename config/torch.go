@@ -55,3 +55,26 @@ func unpinnedTorch(line string) bool {
 	}
 	return !reqVersionRE.MatchString(line) && !reqDirectRefR.MatchString(line)
 }
+
+// MinStaticSchemaSDKVersion is the oldest cog package whose runtime reads the
+// statically computed schema (Cog refuses older ones the same way).
+const MinStaticSchemaSDKVersion = "0.17.0"
+
+// CheckStaticSchemaSDK refuses a build.sdk_version too old for a schema
+// computed from the source, with Cog's message. It applies when cog.yaml
+// names a predictor or trainer.
+func CheckStaticSchemaSDK(cfg *Config) error {
+	if cfg == nil || cfg.Build == nil || cfg.Build.SDKVersion == "" || cfg.Run == "" && cfg.Train == "" {
+		return nil
+	}
+	v, err := parsePEP440(cfg.Build.SDKVersion)
+	if err != nil {
+		return nil
+	}
+	min, _ := parsePEP440(MinStaticSchemaSDKVersion)
+	if v.compare(min) >= 0 {
+		return nil
+	}
+	return &Error{Pos: cfg.Source["build.sdk_version"], Path: "build.sdk_version",
+		Msg: "SDK version " + cfg.Build.SDKVersion + " is not supported by static schema generation; use " + MinStaticSchemaSDKVersion + " or newer"}
+}

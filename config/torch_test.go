@@ -58,3 +58,20 @@ func TestCogWording(t *testing.T) {
 		}
 	}
 }
+
+func TestStaticSchemaNeedsSDK017(t *testing.T) {
+	for v, want := range map[string]string{
+		"0.16.8": "cog.yaml:3:3: build.sdk_version: SDK version 0.16.8 is not supported by static schema generation; use 0.17.0 or newer",
+		"0.17.0": "",
+		"0.22.0": "",
+	} {
+		cfg, _, err := Parse("cog.yaml", []byte("build:\n  python_version: \"3.12\"\n  sdk_version: \""+v+"\"\nrun: predict.py:Predictor\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = CheckStaticSchemaSDK(cfg)
+		if (want == "") != (err == nil) || err != nil && err.Error() != want {
+			t.Errorf("sdk_version %s: err = %v, want %q", v, err, want)
+		}
+	}
+}

@@ -146,6 +146,9 @@ func Build(ctx context.Context, c gwclient.Client) (*gwclient.Result, error) {
 		if cfg.Run == "" && cfg.Train == "" {
 			return nil
 		}
+		if err := config.CheckStaticSchemaSDK(cfg); err != nil {
+			return withConfigSource(err, smap)
+		}
 		pf, err := readProjectFiles(egctx, c, bc)
 		if err != nil {
 			return err

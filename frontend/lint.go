@@ -126,6 +126,10 @@ func Check(src *llb.SourceMap, read func(name string) ([]byte, error)) *lint.Lin
 		add(RuleNoPredictor, noPredictorMessage, config.Position{File: src.Filename, Line: 1, Column: 1})
 		return res
 	}
+	if err := config.CheckStaticSchemaSDK(cfg); err != nil {
+		addErr(RuleInvalidConfig, err)
+		return res
+	}
 	sr, err := schema.Generate(schemaInput(cfg, read))
 	if err != nil {
 		addErr(RuleInvalidPredictor, err)
