@@ -61,15 +61,7 @@ func Build(ctx context.Context, c gwclient.Client) (*gwclient.Result, error) {
 	cfg, warnings, err := config.Parse(files.filename, files.cogYAML)
 	// --call check answers for a broken cog.yaml too: that is what it is for.
 	lintFn := func(ctx context.Context) (*lint.LintResults, error) {
-		var extra []string
-		if cfg != nil && cfg.Build != nil && cfg.Build.PythonRequirements != "" {
-			extra = append(extra, cfg.Build.PythonRequirements)
-		}
-		pf, err := readProjectFiles(ctx, c, bc, extra...)
-		if err != nil {
-			return nil, err
-		}
-		return forBuildx(Check(smap, pf.ReadFile), smap.Filename), nil
+		return forBuildx(Check(smap, newProjectFiles(ctx, c, bc).ReadFile), smap.Filename), nil
 	}
 	if err != nil {
 		if res, ok, herr := bc.HandleSubrequest(ctx, dockerui.RequestHandler{Lint: lintFn, AllowOther: true}); herr != nil || ok {
@@ -149,10 +141,7 @@ func Build(ctx context.Context, c gwclient.Client) (*gwclient.Result, error) {
 		if err := config.CheckStaticSchemaSDK(cfg); err != nil {
 			return withConfigSource(err, smap)
 		}
-		pf, err := readProjectFiles(egctx, c, bc)
-		if err != nil {
-			return err
-		}
+		pf := newProjectFiles(egctx, c, bc)
 		res, err := schema.Generate(schemaInput(cfg, pf.ReadFile))
 		if err != nil {
 			maps := append([]*llb.SourceMap{smap}, pythonSourceMaps(err, files.filename, pf.ReadFile, smap.Definition)...)

@@ -13,45 +13,22 @@ import (
 	"github.com/pkg/errors"
 )
 
-// sourcePatterns are the project files the schema can need: the predictor
-// and the modules it imports. Only these are transferred before the build.
-var sourcePatterns = []string{"**/*.py"}
-
-// projectFiles reads project files from one solve of the main context
-// restricted to sourcePatterns (plus extra paths), caching what it read:
-// the schema generator asks for files one by one, and a file it read may
-// later be needed again for an error's source map.
+// projectFiles reads single project files from the main context, each
+// with its own small transfer (FollowPaths) and cached: the schema
+// generator asks for predict.py, then for each project module it imports,
+// so only those files travel before the build, never a whole tree of
+// Python (a virtualenv in the project would be thousands of files).
 type projectFiles struct {
 	ctx   context.Context
-	ref   gwclient.Reference
+	c     gwclient.Client
+	bc    *dockerui.Client
 	mu    sync.Mutex
 	files map[string][]byte
+	errs  map[string]error
 }
 
-// readProjectFiles transfers the project's Python files (and extra, e.g.
-// the requirements file) under their own shared key, so this small sync
-// never prunes the directory BuildKit keeps for the full context.
-func readProjectFiles(ctx context.Context, c gwclient.Client, bc *dockerui.Client, extra ...string) (*projectFiles, error) {
-	st, err := bc.MainContext(ctx,
-		llb.IncludePatterns(append(append([]string{}, sourcePatterns...), extra...)),
-		llb.SharedKeyHint(dockerui.DefaultLocalNameContext+"-python"),
-		dockerui.WithInternalName("load Python sources"))
-	if err != nil {
-		return nil, err
-	}
-	def, err := st.Marshal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	res, err := c.Solve(ctx, gwclient.SolveRequest{Definition: def.ToPB()})
-	if err != nil {
-		return nil, errors.Wrap(err, "loading the project's Python files from the build context")
-	}
-	ref, err := res.SingleRef()
-	if err != nil {
-		return nil, err
-	}
-	return &projectFiles{ctx: ctx, ref: ref, files: map[string][]byte{}}, nil
+func newProjectFiles(ctx context.Context, c gwclient.Client, bc *dockerui.Client) *projectFiles {
+	return &projectFiles{ctx: ctx, c: c, bc: bc, files: map[string][]byte{}, errs: map[string]error{}}
 }
 
 // ReadFile returns a project file by its slash-separated relative path.
@@ -61,12 +38,41 @@ func (p *projectFiles) ReadFile(name string) ([]byte, error) {
 	if dt, ok := p.files[name]; ok {
 		return dt, nil
 	}
-	dt, err := dockerui.ReadFile(p.ctx, p.ref, name)
+	if err, ok := p.errs[name]; ok {
+		return nil, err
+	}
+	dt, err := p.read(name)
 	if err != nil {
+		p.errs[name] = err
 		return nil, err
 	}
 	p.files[name] = dt
 	return dt, nil
+}
+
+// read transfers one file under its own shared key, so these small syncs
+// never prune the directory BuildKit keeps for the full context.
+func (p *projectFiles) read(name string) ([]byte, error) {
+	st, err := p.bc.MainContext(p.ctx,
+		llb.FollowPaths([]string{name}),
+		llb.SharedKeyHint(dockerui.DefaultLocalNameContext+"-source"),
+		dockerui.WithInternalName("load "+name))
+	if err != nil {
+		return nil, err
+	}
+	def, err := st.Marshal(p.ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := p.c.Solve(p.ctx, gwclient.SolveRequest{Definition: def.ToPB()})
+	if err != nil {
+		return nil, errors.Wrapf(err, "loading %s from the build context", name)
+	}
+	ref, err := res.SingleRef()
+	if err != nil {
+		return nil, err
+	}
+	return dockerui.ReadFile(p.ctx, ref, name)
 }
 
 // schemaInput is what package schema needs from cog.yaml.
