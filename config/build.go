@@ -139,7 +139,8 @@ func (w *walker) parseCUDA(b *Build, m map[string]field) {
 			w.fail(w.valuePos(cf), cf.path, "is not a CUDA version", quote(s), "write it as \"major.minor\", e.g. \"12.1\"")
 			return
 		case major < MinCUDAMajor:
-			w.fail(w.valuePos(cf), cf.path, "CUDA "+strconv.Itoa(MinCUDAMajor)+" or newer is required", quote(s), "supported: "+strings.Join(SupportedCUDAs(), ", "))
+			w.errs = append(w.errs, &Error{Pos: w.valuePos(cf), Path: cf.path, Msg: "invalid build.cuda " + strconv.Quote(s) +
+				": minimum supported CUDA version is " + strconv.Itoa(MinCUDAMajor) + "; supported: " + strings.Join(SupportedCUDAs(), ", ")})
 			return
 		}
 		b.CUDA = mm[1] + "." + mm[2]
@@ -162,8 +163,9 @@ func (w *walker) parseCUDA(b *Build, m map[string]field) {
 		}
 		b.CuDNN = major
 		if b.CUDA != "" && !contains(CompatibleCuDNNs(b.CUDA), b.CuDNN) {
-			w.fail(w.valuePos(df), df.path, "this cuDNN does not go with CUDA "+b.CUDA, quote(s),
-				"CUDA "+b.CUDA+" works with cuDNN "+strings.Join(CompatibleCuDNNs(b.CUDA), ", "))
+			// Cog's wording (CompatibilityError), then what to do.
+			w.errs = append(w.errs, &Error{Pos: w.valuePos(df), Path: df.path, Msg: "CUDA " + b.CUDA + " is incompatible with CuDNN " + s +
+				": compatible CuDNN versions are: " + strings.Join(CompatibleCuDNNs(b.CUDA), ", ") + "; set cudnn to one of them or leave it out"})
 		}
 	}
 	if (hasCUDA || hasCuDNN) && !b.GPU {
