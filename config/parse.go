@@ -178,6 +178,7 @@ func (w *walker) parseConcurrency(f field) *Concurrency {
 	if !hasMax || isNull(maxF.val) {
 		w.fail(w.valuePos(f), joinPath(f.path, "max"), "is required", "", "set max to the number of predictions to run at once (at least 1)")
 	} else if n, ok := w.integer(maxF); ok {
+		w.warn(w.pos(maxF.key), maxF.path, `deprecated field "concurrency.max": use "@cog.concurrent(max=...)" instead; decorate your async run() with @cog.concurrent(max=`+strconv.Itoa(n)+`)`)
 		if n < 1 {
 			w.fail(w.valuePos(maxF), maxF.path, "must be at least 1", strconv.Itoa(n), "")
 		}
