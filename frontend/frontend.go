@@ -155,6 +155,9 @@ func Build(ctx context.Context, c gwclient.Client) (*gwclient.Result, error) {
 			files.src.Warn(egctx, w.String(), configWarnOpts(wm, w))
 		}
 		p.schema = res.JSON
+		if p.cfg, err = withDecoratorConcurrency(cfg, res); err != nil {
+			return withConfigSource(err, append([]*llb.SourceMap{smap}, pythonSourceMaps(err, files.filename, pf.ReadFile, smap.Definition)...)...)
+		}
 		return nil
 	})
 	if err := eg.Wait(); err != nil {

@@ -136,6 +136,9 @@ func Check(src *llb.SourceMap, read func(name string) ([]byte, error)) *lint.Lin
 		return res
 	}
 	addWarnings(sr.Warnings)
+	if _, err := withDecoratorConcurrency(cfg, sr); err != nil {
+		addErr(RuleInvalidPredictor, err)
+	}
 	return res
 }
 

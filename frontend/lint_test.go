@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"io/fs"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/schema"
 	"github.com/moby/buildkit/client/llb"
 )
 
@@ -39,7 +42,7 @@ func findings(t *testing.T, cogYAML string, files map[string]string) []finding {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-const runPredictor = "from cog import BasePredictor\n\nclass Predictor(BasePredictor):\n    def run(self, s: str) -> str:\n        return s\n"
+const runPredictor = "from cog import BasePredictor\n\nclass Runner(BasePredictor):\n    def run(self, s: str) -> str:\n        return s\n\nclass Predictor(BasePredictor):\n    def run(self, s: str) -> str:\n        return s\n"
 
 func TestCheckFindings(t *testing.T) {
 	for _, tc := range []struct {
@@ -104,5 +107,36 @@ func TestForBuildxNamesOtherFiles(t *testing.T) {
 	var buf bytes.Buffer
 	if err := res.PrintTo(&buf, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestDecoratorConcurrencyBecomesTheConfigs(t *testing.T) {
+	parse := func(y string) *config.Config {
+		cfg, _, err := config.Parse("cog.yaml", []byte(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	gen := func(cfg *config.Config, src string) *schema.Result {
+		r, err := schema.Generate(schemaInput(cfg, readFrom(map[string]string{"predict.py": src})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	async4 := "import cog\nfrom cog import BaseRunner\n\nclass Runner(BaseRunner):\n    @cog.concurrent(max=4)\n    async def run(self) -> str:\n        return ''\n"
+	cfg := parse("build:\n  python_version: \"3.12\"\nrun: predict.py:Runner\n")
+	got, err := withDecoratorConcurrency(cfg, gen(cfg, async4))
+	if err != nil || got.Concurrency == nil || got.Concurrency.Max != 4 || cfg.Concurrency != nil {
+		t.Errorf("effective concurrency = %+v, %v (input config must stay unchanged: %+v)", got.Concurrency, err, cfg.Concurrency)
+	}
+	old := parse("build:\n  python_version: \"3.10\"\nrun: predict.py:Runner\n")
+	if _, err := withDecoratorConcurrency(old, gen(old, async4)); err == nil || !strings.Contains(err.Error(), "predict.py:5:6: concurrency requires Python 3.11 or higher") {
+		t.Errorf("Python 3.10 with max=4: %v", err)
+	}
+	sync := parse("build:\n  python_version: \"3.12\"\nrun: predict.py:Runner\nconcurrency:\n  max: 2\n")
+	if _, err := withDecoratorConcurrency(sync, gen(sync, runPredictor)); err == nil || !strings.Contains(err.Error(), "cog.yaml:5:3: concurrency.max: concurrency.max > 1 requires an async run() or predict() method") {
+		t.Errorf("sync run with concurrency.max 2: %v", err)
 	}
 }

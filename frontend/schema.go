@@ -2,6 +2,8 @@ package frontend
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/cog-frontend/cog-frontend/config"
@@ -111,4 +113,28 @@ func pythonSourceMaps(err error, cogFile string, read func(string) ([]byte, erro
 		maps = append(maps, m)
 	}
 	return maps
+}
+
+// withDecoratorConcurrency is the config the image is built from: Cog takes
+// the concurrency from @cog.concurrent(max=N) when cog.yaml sets none, so
+// the run.cog.config label and COG_MAX_CONCURRENCY say N. Its errors are
+// Cog's.
+func withDecoratorConcurrency(cfg *config.Config, r *schema.Result) (*config.Config, error) {
+	if c := cfg.Concurrency; c != nil && c.Max > 1 && !r.Async {
+		return nil, &config.Error{Pos: cfg.Source["concurrency.max"], Path: "concurrency.max",
+			Msg: "concurrency.max > 1 requires an async run() or predict() method; make it async def or set max: 1"}
+	}
+	if cfg.Concurrency != nil || r.Concurrency == 0 {
+		return cfg, nil
+	}
+	if r.Concurrency > 1 && cfg.Build != nil {
+		minor, _ := strconv.Atoi(strings.TrimPrefix(cfg.Build.PythonVersion, "3."))
+		if minor > 0 && minor < config.MinPythonMinorConcurrency {
+			return nil, &config.Error{Pos: r.ConcurrencyPos,
+				Msg: "concurrency requires Python 3." + strconv.Itoa(config.MinPythonMinorConcurrency) + " or higher; set build.python_version to \"3.11\" or newer"}
+		}
+	}
+	c := *cfg
+	c.Concurrency = &config.Concurrency{Max: r.Concurrency}
+	return &c, nil
 }

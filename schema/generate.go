@@ -47,6 +47,13 @@ type Result struct {
 	// Streaming says that /predictions accepts server-sent events
 	// (x-cog-streaming: the predict function is decorated @cog.streaming).
 	Streaming bool
+	// Concurrency is @cog.concurrent's max on the predictor (the trainer
+	// without one), 0 without the decorator; Async says it is async def.
+	// Cog takes the image's concurrency from them when cog.yaml has none.
+	Concurrency int
+	Async       bool
+	// ConcurrencyPos is where the decorator is.
+	ConcurrencyPos config.Position
 }
 
 // Generate computes the OpenAPI schema of a Cog model from its source. It
@@ -76,6 +83,9 @@ func Generate(in Input) (*Result, error) {
 		res.Warnings = append(res.Warnings, ws...)
 		if t.mode == Predict {
 			res.Streaming = info.streaming
+		}
+		if t.mode == Predict || in.Predict == "" {
+			res.Concurrency, res.Async, res.ConcurrencyPos = info.concurrency, info.async, info.concurrencyPos
 		}
 		docs = append(docs, openAPI(info, in.Version))
 	}
@@ -154,10 +164,13 @@ func toConfigError(err error, c *config.Config, key string) error {
 
 // predictorInfo is what the schema is made of.
 type predictorInfo struct {
-	mode      Mode
-	inputs    []inputField
-	output    outType
-	streaming bool
+	mode           Mode
+	inputs         []inputField
+	output         outType
+	streaming      bool
+	async          bool
+	concurrency    int
+	concurrencyPos config.Position
 }
 
 // predictor finds the class or function ref names and reads its inputs
@@ -215,7 +228,8 @@ func (p *project) predictor(ref string, mode Mode) (*predictorInfo, []config.War
 	if info.streaming && out.kind != okIterator && out.kind != okConcatIterator {
 		return nil, nil, at(errf("@streaming requires Iterator[...], AsyncIterator[...], ConcatenateIterator[...] or AsyncConcatenateIterator[...] return type"))
 	}
-	if err := owner.checkConcurrent(fn); err != nil {
+	info.async = fn.async
+	if info.concurrency, info.concurrencyPos, err = owner.concurrent(fn); err != nil {
 		return nil, nil, err
 	}
 	return info, ws, nil
@@ -369,33 +383,35 @@ func (f *file) isCogDecorator(d *expr, name string) bool {
 	return false
 }
 
-// checkConcurrent applies Cog's rules for @cog.concurrent(max=N).
-func (f *file) checkConcurrent(fn *stmt) error {
+// concurrent reads @cog.concurrent(max=N) with Cog's rules: 0 without the
+// decorator, 1 for a bare one.
+func (f *file) concurrent(fn *stmt) (int, config.Position, error) {
 	for _, d := range fn.decorators {
 		if !f.isCogDecorator(d, "concurrent") {
 			continue
 		}
+		pos := config.Position{File: f.name, Line: d.line, Column: d.col}
 		at := func(msg string) error { return f.errAt(d.line, d.col, errf("%s", msg)) }
 		max := int64(1)
 		if d.kind == eCall && (len(d.items) > 0 || len(d.kwargs) > 0) {
 			if len(d.items) != 0 || len(d.kwargs) != 1 || d.kwargs[0].name != "max" {
-				return at("@concurrent only supports literal integer max=... arguments")
+				return 0, pos, at("@concurrent only supports literal integer max=... arguments")
 			}
 			v, ok := f.literal(d.kwargs[0].value)
 			if !ok || v.kind != vInt {
-				return at("@concurrent max must be an integer literal")
+				return 0, pos, at("@concurrent max must be an integer literal")
 			}
 			if v.i < 1 {
-				return at("@concurrent max must be at least 1")
+				return 0, pos, at("@concurrent max must be at least 1")
 			}
 			max = v.i
 		}
 		if max > 1 && !fn.async {
-			return at("@concurrent(max > 1) requires an async run() or predict() method")
+			return 0, pos, at("@concurrent(max > 1) requires an async run() or predict() method")
 		}
-		return nil
+		return int(max), pos, nil
 	}
-	return nil
+	return 0, config.Position{}, nil
 }
 
 // openAPI is Cog's OpenAPI 3.0.2 document around the predictor's input
