@@ -655,3 +655,37 @@ func ExampleGenerate() {
 	fmt.Println(string(doc.Components.Schemas["Input"]))
 	// Output: {"properties":{"s":{"title":"S","type":"string","x-order":0}},"required":["s"],"title":"Input","type":"object"}
 }
+
+// Cog reads literals from their source text and encodes with Go's JSON:
+// escapes stay as written, adjacent strings keep their inner quotes, HTML
+// characters are escaped, 1.0 is 1 and 1e-5 is 0.00001, dict keys print
+// with %v and sort. These quirks are Cog's bytes (checked against its
+// generator), so they are kept.
+func TestLiteralQuirksMatchCog(t *testing.T) {
+	src := `from cog import BasePredictor, Input, File
+
+class Predictor(BasePredictor):
+    def predict(self, e: File = Input(description="a <file> & more"), f: float = 1.0,
+                g: float = 1e-5, h: int = -3, i: str = "caf\u00e9 \"q\"", j: dict = {"a": 1, 2: [True, None]},
+                k: list[int] = {1, 2}, l: list[str] = (1, "x"), m: str = 'it''s',
+                o: str = Input(min_length=2, max_length=5.0, regex=r"^\d+$", default="12")) -> str:
+        return ""
+`
+	res := generate(t, "predict.py:Predictor", "", map[string]string{"predict.py": src})
+	for _, want := range []string{
+		`"e":{"description":"a \u003cfile\u003e \u0026 more","format":"uri","title":"E","type":"string","x-order":0}`,
+		`"f":{"default":1,"title":"F","type":"number","x-order":1}`,
+		`"g":{"default":0.00001,"title":"G","type":"number","x-order":2}`,
+		`"h":{"default":-3,"title":"H","type":"integer","x-order":3}`,
+		`"i":{"default":"caf\\u00e9 \\\"q\\\"","title":"I","type":"string","x-order":4}`,
+		`"j":{"default":{"2":[true,null],"a":1},"title":"J","type":"object","x-order":5}`,
+		`"k":{"default":[1,2],"items":{"type":"integer"},"title":"K","type":"array","x-order":6}`,
+		`"l":{"default":[1,"x"],"items":{"type":"string"},"title":"L","type":"array","x-order":7}`,
+		`"m":{"default":"it''s","title":"M","type":"string","x-order":8}`,
+		`"o":{"default":"12","maxLength":5,"minLength":2,"pattern":"^\\d+$","title":"O","type":"string","x-order":9}`,
+	} {
+		if !strings.Contains(string(res.JSON), want) {
+			t.Errorf("schema lacks %s", want)
+		}
+	}
+}
