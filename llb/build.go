@@ -2,7 +2,6 @@ package llb
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 	"fmt"
 	"path"
@@ -16,9 +15,6 @@ import (
 	"github.com/moby/buildkit/solver/pb"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 )
-
-//go:embed python/cog_facts.py
-var cogFactsScript []byte
 
 // Build converts a validated config into the model image's LLB and image
 // config for one platform. It calls nothing outside except
@@ -66,6 +62,7 @@ type builder struct {
 	st      bkllb.State
 	env     envList
 	reqs    *requirements
+	deps    bkllb.State // the image before the project copy
 }
 
 func (b *builder) prepare() error {
@@ -466,6 +463,7 @@ func (b *builder) runtimeConfig() error {
 
 // 10. The project, last, so that a code change reuses every layer above.
 func (b *builder) project() error {
+	b.deps = b.st
 	excludes := append([]string{".cog"}, weightSourceDirs(b.cfg)...)
 	b.st = b.st.File(bkllb.Copy(b.opts.Context, "/", wire.SrcDir+"/", &bkllb.CopyInfo{
 		CopyDirContentsOnly: true,
@@ -475,40 +473,29 @@ func (b *builder) project() error {
 	return nil
 }
 
-// 11. /src/.cog: the OpenAPI schema and pip freeze, produced by the
-// installed runtime from the user's code (one step after the project copy,
-// without network; only its /out mount is kept, so whatever it writes
-// elsewhere never reaches the image), and weights.json. All three land in
-// one small layer.
+// 11. /src/.cog: the OpenAPI schema (computed before the build, from the
+// source), pip freeze (produced by the installed Python before the project
+// copy, so a code change reuses it; without network; only its /out mount
+// is kept, so whatever it writes elsewhere never reaches the image) and
+// weights.json. All three land in one small layer.
 func (b *builder) cogDir() error {
-	script := bkllb.Scratch().File(
-		bkllb.Mkfile("/cog_facts.py", 0o644, cogFactsScript, bkllb.WithCreatedTime(b.epoch)),
-		bkllb.WithCustomName("[cog] schema generator"))
-	// Both files hold their label's value verbatim: $(...) drops the
-	// trailing newline of pip freeze, the schema is written without one.
+	// The file holds the label's value verbatim: $(...) drops the trailing
+	// newline of pip freeze.
 	cmd := `freeze="$(uv pip freeze)" && printf '%s' "$freeze" > /out/pip_freeze.txt`
-	keys := []string{"run", "predict", "train"}
-	switch {
-	case b.cfg.Run != "":
-		cmd += " && python /opt/cog-frontend/cog_facts.py predict " + shellQuote(b.cfg.Run) + " /out/openapi_schema.json"
-	case b.cfg.Train != "":
-		cmd += " && python /opt/cog-frontend/cog_facts.py train " + shellQuote(b.cfg.Train) + " /out/openapi_schema.json"
-		keys = []string{"train"}
-	}
 	opts := []bkllb.RunOption{
 		bkllb.Args([]string{"/bin/sh", "-c", cmd}),
 		bkllb.Network(pb.NetMode_NONE),
-		bkllb.AddMount("/opt/cog-frontend", script, bkllb.Readonly),
 		bkllb.AddEnv("UV_NO_CACHE", "1"),
 		bkllb.AddEnv("PYTHONDONTWRITEBYTECODE", "1"),
 	}
-	for _, o := range b.named("[cog] generate OpenAPI schema and pip freeze", keys...) {
+	for _, o := range b.named("[cog] pip freeze", "build") {
 		opts = append(opts, o)
 	}
-	out := b.st.Run(opts...).AddMount("/out", bkllb.Scratch())
+	out := b.deps.Run(opts...).AddMount("/out", bkllb.Scratch())
 	b.res.Facts[wire.LabelPipFreeze] = wire.PipFreezePath
-	if b.cfg.Run != "" || b.cfg.Train != "" {
-		b.res.Facts[wire.LabelOpenAPISchema] = wire.OpenAPISchemaPath
+	if b.opts.OpenAPISchema != nil {
+		out = out.File(bkllb.Mkfile("/openapi_schema.json", 0o644, b.opts.OpenAPISchema, bkllb.WithCreatedTime(b.epoch)),
+			append([]bkllb.ConstraintsOpt{bkllb.WithCustomName("[cog] openapi_schema.json")}, b.loc("run", "predict", "train")...)...)
 	}
 	// weights.json promises weights delivered next to the image; a
 	// standalone image carries them, so it has none.
@@ -561,6 +548,9 @@ func (b *builder) imageConfig() error {
 	labels[wire.LabelConfig] = string(dt)
 	labels[wire.LabelHasInit] = "true"
 	labels[wire.LabelVersion] = b.sdkVersion()
+	if b.opts.OpenAPISchema != nil {
+		labels[wire.LabelOpenAPISchema] = string(b.opts.OpenAPISchema)
+	}
 	if b.opts.Version != "" {
 		labels[wire.LabelFrontendVersion] = b.opts.Version
 	}

@@ -67,6 +67,13 @@ type Options struct {
 	// running model. Nil installs none: the base image's trust store is
 	// left as it is.
 	CACert []byte
+
+	// OpenAPISchema is the model's schema, computed before the build by
+	// package schema: written to /src/.cog/openapi_schema.json (which the
+	// runtime serves and validates inputs against) and set as the
+	// run.cog.openapi_schema label, the same bytes. Nil when cog.yaml names
+	// no predictor: the image then has neither.
+	OpenAPISchema []byte
 	// Revision and SourceVersion become the OCI revision/version labels
 	// when non-empty (from git).
 	Revision      string
