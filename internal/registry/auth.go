@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // AuthError is a registry refusing our credentials, or their absence, for
@@ -68,6 +69,13 @@ func (r *Repo) explain(err error) error {
 		return err
 	}
 	return &AuthError{Host: r.name.RegistryStr(), Repo: r.name.RepositoryStr(), Access: r.access, Creds: r.credsFor(), Err: err}
+}
+
+// Explain turns err, from any request to repo with access a (also one made
+// by go-containerregistry's remote package), into an *AuthError when the
+// registry refused our credentials; other errors are returned as they are.
+func (c *Client) Explain(repo name.Repository, a Access, err error) error {
+	return c.Repo(repo, a).explain(err)
 }
 
 // Check makes sure the registry accepts our credentials for r's access

@@ -227,10 +227,18 @@ func (r *Repo) connect(ctx context.Context, mountFrom []string) (*http.Client, e
 	for _, f := range mountFrom {
 		scopes = append(scopes, "repository:"+f+":pull")
 	}
+	reg := r.name.Registry
+	if c.Hosts.PlainHTTP(reg.RegistryStr()) {
+		// go-containerregistry's ping tries plain HTTP only for registries
+		// marked insecure (or at private addresses, which Hosts upgrades).
+		if ir, err := name.NewRegistry(reg.RegistryStr(), name.Insecure); err == nil {
+			reg = ir
+		}
+	}
 	var rt http.RoundTripper
 	err = c.retry(ctx, "connect to "+r.name.RegistryStr(), func() (bool, error) {
 		var err error
-		rt, err = transport.NewWithContext(ctx, r.name.Registry, auth, c.rt, scopes)
+		rt, err = transport.NewWithContext(ctx, reg, auth, c.rt, scopes)
 		return false, err
 	})
 	if err != nil {

@@ -33,8 +33,11 @@ import (
 // DefaultCertsDirs and allows plain HTTP to loopback hosts only.
 type Hosts struct {
 	// Insecure lists hosts (host[:port], as in the reference) spoken to over
-	// plain HTTP: the --insecure flag.
+	// plain HTTP.
 	Insecure []string
+	// AllowPlainHTTP speaks plain HTTP to every host (the --insecure flag
+	// of a command naming its registries). Never a default.
+	AllowPlainHTTP bool
 	// CertsDirs are searched for <dir>/<host>/: Docker's certs.d convention
 	// (ca.crt and any *.crt are CAs; NAME.cert + NAME.key a client
 	// certificate) and containerd's hosts.toml. nil means DefaultCertsDirs().
@@ -124,7 +127,7 @@ type hostEntry struct {
 }
 
 func (h *Hosts) load(host string) *hostConfig {
-	c := &hostConfig{plainHTTP: IsLoopback(host) || slices.Contains(h.Insecure, host)}
+	c := &hostConfig{plainHTTP: h.AllowPlainHTTP || IsLoopback(host) || slices.Contains(h.Insecure, host)}
 	var cas []string
 	var certs []tls.Certificate
 	for _, dir := range h.dirs() {
