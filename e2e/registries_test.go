@@ -1,0 +1,359 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/cog-frontend/cog-frontend/internal/registry"
+)
+
+func mustContain(t *testing.T, what, out string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(out, w) {
+			t.Errorf("%s lacks %q:\n%s", what, w, out)
+		}
+	}
+}
+
+// TestRegistryCredentialsAsUsersKeepThem pushes, inspects and checks the
+// status of a bundle on TLS registries with basic and token auth, with
+// credentials kept in config.json auths, a credsStore, credHelpers, and
+// written by `docker login`; a missing or wrong credential fails before
+// anything is uploaded, naming the registry and `docker login HOST`.
+func TestRegistryCredentialsAsUsersKeepThem(t *testing.T) {
+	env := testEnv(t)
+	l := newLab(t)
+	ts := l.tokenServer(map[string]string{"alice": "pw-alice"}, func(user, repo string) []string { return []string{"pull", "push"} }, 5*time.Minute)
+	tokReg := l.registry(regConfig{Token: ts})
+	basicReg := l.registry(regConfig{HtpasswdUsers: map[string]string{"bob": "pw-bob"}})
+	dir, _ := weightsProject(t, env, tokReg+"/team/model")
+	writeImageLayout(t, filepath.Join(dir, "img"))
+	layout := "oci-layout://" + filepath.Join(dir, "img") + ":latest"
+	trust := "SSL_CERT_FILE=" + caBundle(t, l.CA.File)
+	helper := credHelper(t)
+	withHelper := []string{trust, "PATH=" + helper + ":" + os.Getenv("PATH")}
+	bundle := func(cfgDir string, extra []string, ref string) (string, error) {
+		return runWith(t, dir, append([]string{"DOCKER_CONFIG=" + cfgDir}, extra...), env.Binary, "bundle", "--image", layout, "--push", ref, "--progress", "plain")
+	}
+	ok := func(what, out string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", what, err, out)
+		}
+	}
+
+	// config.json auths, basic auth.
+	auths := dockerConfigDir(t, map[string]any{"auths": map[string]any{basicReg: map[string]string{"auth": basicAuth("bob", "pw-bob")}}})
+	out, err := bundle(auths, []string{trust}, basicReg+"/team/m:v1")
+	ok("bundle --push with config.json auths (htpasswd)", out, err)
+	out, err = runWith(t, dir, []string{"DOCKER_CONFIG=" + auths, trust}, env.Binary, "inspect", basicReg+"/team/m:v1")
+	ok("inspect with config.json auths", out, err)
+	mustContain(t, "inspect", out, "minilm")
+	out, err = runWith(t, dir, []string{"DOCKER_CONFIG=" + auths, trust}, env.Binary, "weights", "status", "--registry-repo", basicReg+"/team/m")
+	ok("weights status with config.json auths", out, err)
+
+	// A credsStore helper, token auth.
+	store := filepath.Join(t.TempDir(), "store.json")
+	b, _ := json.Marshal(map[string]any{tokReg: map[string]string{"ServerURL": tokReg, "Username": "alice", "Secret": "pw-alice"}})
+	os.WriteFile(store, b, 0o600)
+	credsStore := dockerConfigDir(t, map[string]any{"credsStore": "cogtest"})
+	hEnv := append(slicesClone(withHelper), "COG_E2E_CRED_STORE="+store)
+	out, err = bundle(credsStore, hEnv, tokReg+"/team/m:v1")
+	ok("bundle --push with a credsStore (token auth)", out, err)
+	out, err = runWith(t, dir, append([]string{"DOCKER_CONFIG=" + credsStore}, hEnv...), env.Binary, "inspect", tokReg+"/team/m:v1")
+	ok("inspect with a credsStore", out, err)
+	if log, _ := os.ReadFile(store + ".log"); !strings.Contains(string(log), "get "+tokReg) {
+		t.Errorf("the credsStore helper was not asked for %s: %s", tokReg, log)
+	}
+
+	// credHelpers for one registry.
+	helpers := dockerConfigDir(t, map[string]any{"credHelpers": map[string]string{basicReg: "cogtest"}})
+	store2 := filepath.Join(t.TempDir(), "store.json")
+	b, _ = json.Marshal(map[string]any{basicReg: map[string]string{"ServerURL": basicReg, "Username": "bob", "Secret": "pw-bob"}})
+	os.WriteFile(store2, b, 0o600)
+	out, err = bundle(helpers, append(slicesClone(withHelper), "COG_E2E_CRED_STORE="+store2), basicReg+"/team/m2:v1")
+	ok("bundle --push with credHelpers", out, err)
+
+	// docker login (client side: no Docker daemon here), then push.
+	fresh := dockerConfigDir(t, map[string]any{})
+	out, err = runWith(t, dir, []string{"DOCKER_CONFIG=" + fresh, trust, "DOCKER_HOST=unix:///nonexistent/docker.sock"}, "sh", "-c", "printf pw-alice | docker login "+tokReg+" -u alice --password-stdin")
+	ok("docker login", out, err)
+	out, err = bundle(fresh, []string{trust}, tokReg+"/team/m3:v1")
+	ok("bundle --push after docker login", out, err)
+
+	// Missing and wrong credentials: refused before any upload.
+	none := dockerConfigDir(t, map[string]any{})
+	wrong := dockerConfigDir(t, map[string]any{"auths": map[string]any{
+		basicReg: map[string]string{"auth": basicAuth("bob", "nope")}, tokReg: map[string]string{"auth": basicAuth("alice", "nope")}}})
+	for _, c := range []struct{ what, cfg, reg string }{
+		{"no credentials, token auth", none, tokReg}, {"no credentials, basic auth", none, basicReg},
+		{"wrong password, token auth", wrong, tokReg}, {"wrong password, basic auth", wrong, basicReg},
+	} {
+		out, err := bundle(c.cfg, []string{trust}, c.reg+"/team/denied:v1")
+		if err == nil {
+			t.Errorf("%s: push succeeded:\n%s", c.what, out)
+			continue
+		}
+		mustContain(t, c.what+": push error", out, "registry "+c.reg+" refused push access", "docker login "+c.reg)
+		if strings.Contains(out, "pushing ") || strings.Contains(out, "uploaded") {
+			t.Errorf("%s: the push started before the credentials were checked:\n%s", c.what, out)
+		}
+		out, err = runWith(t, dir, []string{"DOCKER_CONFIG=" + c.cfg, trust}, env.Binary, "inspect", c.reg+"/team/m:v1")
+		if err == nil {
+			t.Errorf("%s: inspect succeeded:\n%s", c.what, out)
+		}
+		mustContain(t, c.what+": inspect error", out, c.reg, "docker login "+c.reg)
+	}
+	// cog-frontend push checks before building.
+	start := time.Now()
+	out, err = runWith(t, dir, []string{"DOCKER_CONFIG=" + none, trust}, env.Binary, "push", "--progress", "plain", tokReg+"/team/built:v1")
+	if err == nil {
+		t.Fatalf("push without credentials succeeded:\n%s", out)
+	}
+	mustContain(t, "push error", out, "docker login "+tokReg)
+	if strings.Contains(out, "load build definition") || strings.Contains(out, "#1 ") || time.Since(start) > 20*time.Second {
+		t.Errorf("push built before checking credentials (%s):\n%s", time.Since(start), out)
+	}
+}
+
+func slicesClone(s []string) []string { return append([]string(nil), s...) }
+
+// TestRegistryTokenScopesMountOrUpload: a cross-repository mount asks for
+// pull on the source; granted, the blob is mounted; refused (a CI token
+// scoped to one repository), the blob is uploaded, the push succeeds, and
+// the source is not asked for again.
+func TestRegistryTokenScopesMountOrUpload(t *testing.T) {
+	env := testEnv(t)
+	l := newLab(t)
+	ts := l.tokenServer(map[string]string{"dev": "pw-dev", "ci": "pw-ci"}, func(user, repo string) []string {
+		if user == "dev" || repo == "ci/m" {
+			return []string{"pull", "push"}
+		}
+		return nil
+	}, 5*time.Minute)
+	reg := l.registry(regConfig{Token: ts})
+	dir, _ := weightsProject(t, env, reg+"/ci/private")
+	writeImageLayout(t, filepath.Join(dir, "img"))
+	layout := "oci-layout://" + filepath.Join(dir, "img") + ":latest"
+	trust := "SSL_CERT_FILE=" + caBundle(t, l.CA.File)
+	dev := dockerConfigDir(t, map[string]any{"auths": map[string]any{reg: map[string]string{"auth": basicAuth("dev", "pw-dev")}}})
+	ci := dockerConfigDir(t, map[string]any{"auths": map[string]any{reg: map[string]string{"auth": basicAuth("ci", "pw-ci")}}})
+	push := func(cfg, ref string) string {
+		t.Helper()
+		out, err := runWith(t, dir, []string{"DOCKER_CONFIG=" + cfg, trust}, env.Binary, "bundle", "--image", layout, "--push", ref, "--progress", "plain", "--jobs", "1")
+		if err != nil {
+			t.Fatalf("push to %s: %v\n%s", ref, err, out)
+		}
+		return out
+	}
+	push(dev, reg+"/ci/private:v1")
+	out := push(dev, reg+"/team/other:v1")
+	mustContain(t, "push with pull on the source", out, "uploaded 0B in 0 blob(s); 0 already present, 5 mounted")
+
+	before := len(ts.requests())
+	out = push(ci, reg+"/ci/m:v1")
+	mustContain(t, "push with a token for one repository", out, "in 5 blob(s); 0 already present, 0 mounted")
+	asked := 0
+	for _, r := range ts.requests()[before:] {
+		for _, s := range r.Requested {
+			if strings.HasSuffix(s, ":pull") && !strings.Contains(s, "ci/m:") {
+				asked++
+			}
+		}
+		for _, g := range r.Granted {
+			if !strings.Contains(g, "repository:ci/m:") {
+				t.Errorf("the token server granted %q to ci", g)
+			}
+		}
+	}
+	// Two sources, each asked once (a token exchange, and the refresh
+	// go-containerregistry makes on the 401), then remembered: at most 4,
+	// not 4 per blob.
+	if asked == 0 || asked > 4 {
+		t.Errorf("token requests naming an unreadable mount source: %d, want 1..4", asked)
+	}
+	crane := tool(t, env, "crane")
+	_ = crane
+}
+
+// staticKeychain gives one user's password for every registry.
+type staticKeychain struct{ user, pass string }
+
+func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
+	return authn.FromConfig(authn.AuthConfig{Username: k.user, Password: k.pass}), nil
+}
+
+// TestRegistryTokenExpiryLongTransfers pushes and pulls a blob at a
+// throttled rate for longer than a token is accepted (lifetime 5 s, and
+// distribution accepts a token until 60 s after its exp), so each transfer
+// needs a fresh token midway; both complete without restarting the blob
+// and send at most 1.02x its bytes. A refused refresh ends the push with an
+// error naming the registry and the fix, and the next run resumes.
+//
+// Sizes: 72 MiB at 1 MiB/s is about 75 s, past the 65 s a 5 s token
+// lives; a bigger blob would only make the test longer.
+func TestRegistryTokenExpiryLongTransfers(t *testing.T) {
+	devEnv(t)
+	const (
+		size     = 72 << 20
+		rate     = 1 << 20
+		lifetime = 5 * time.Second
+		accepted = lifetime + 60*time.Second
+	)
+	l := newLab(t)
+	ts := l.tokenServer(map[string]string{"pusher": "pw", "puller": "pw", "revoked": "pw", "setup": "pw"},
+		func(user, repo string) []string { return []string{"pull", "push"} }, lifetime)
+	reg := l.registry(regConfig{Token: ts})
+	certs := t.TempDir()
+	file := filepath.Join(t.TempDir(), "blob")
+	randomFile(t, file, size)
+	desc := fileBlob(t, file, "application/octet-stream", nil).Descriptor
+	open := func(context.Context) (io.ReadCloser, error) { return os.Open(file) }
+	client := func(user string, state string) *registry.Client {
+		return &registry.Client{Keychain: staticKeychain{user, "pw"}, Hosts: &registry.Hosts{CertsDirs: []string{certs}},
+			ChunkSize: 4 << 20, StateDir: state, BackoffBase: 100 * time.Millisecond}
+	}
+	repoAt := func(host, path string) name.Repository {
+		r, err := name.NewRepository(host + "/" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	tokens := func(user string, since time.Time) int {
+		n := 0
+		for _, r := range ts.requests() {
+			if r.User == user && r.Status == 200 && r.At.After(since) {
+				n++
+			}
+		}
+		return n
+	}
+	checkBytes := func(t *testing.T, what string, n int64) {
+		t.Helper()
+		if float64(n) > 1.02*size {
+			t.Errorf("%s: %d bytes for a %d byte blob (%.3fx), want at most 1.02x", what, n, size, float64(n)/size)
+		}
+	}
+
+	t.Run("push", func(t *testing.T) {
+		t.Parallel()
+		px := l.throttle(reg, rate, 0)
+		trustIn(t, certs, px.Addr, l.CA.File)
+		c := client("pusher", "")
+		start := time.Now()
+		if _, err := c.Repo(repoAt(px.Addr, "exp/push"), registry.Push).PushBlob(t.Context(), desc, open, nil, nil); err != nil {
+			t.Fatalf("push: %v", err)
+		}
+		took := time.Since(start)
+		t.Logf("push took %s; %d tokens; sent %d (proxy saw %d up); resumed %d, retries %d", took.Round(time.Second), tokens("pusher", start), c.Stats.BytesSent.Load(), px.Up.Load(), c.Stats.Resumed.Load(), c.Stats.Retries.Load())
+		if took < accepted {
+			t.Errorf("the push took %s, less than a token is accepted (%s): nothing was tested", took, accepted)
+		}
+		if tokens("pusher", start) < 2 {
+			t.Errorf("one token served the whole push: the registry never asked for a fresh one")
+		}
+		checkBytes(t, "push sent", c.Stats.BytesSent.Load())
+		checkBytes(t, "proxy saw", px.Up.Load())
+	})
+
+	t.Run("pull", func(t *testing.T) {
+		t.Parallel()
+		setup := client("setup", "")
+		trustIn(t, certs, reg, l.CA.File)
+		if _, err := setup.Repo(repoAt(reg, "exp/pull"), registry.Push).PushBlob(t.Context(), desc, open, nil, nil); err != nil {
+			t.Fatalf("setup push: %v", err)
+		}
+		// The proxy cuts every connection after 15 s, so the pull goes on
+		// with Range requests, the last ones past the first token's life.
+		px := l.throttle(reg, rate, 15*time.Second)
+		trustIn(t, certs, px.Addr, l.CA.File)
+		c := client("puller", "")
+		r := c.Repo(repoAt(px.Addr, "exp/pull"), registry.Pull)
+		start := time.Now()
+		h := sha256.New()
+		var got int64
+		ranges := 0
+		for got < size {
+			if time.Since(start) > 5*time.Minute {
+				t.Fatalf("pull did not finish: %d of %d bytes", got, size)
+			}
+			body, off, err := r.GetBlob(t.Context(), desc.Digest, got)
+			if err != nil {
+				t.Fatalf("GET from %d: %v", got, err)
+			}
+			if off != got {
+				t.Fatalf("asked from %d, got from %d", got, off)
+			}
+			ranges++
+			n, _ := io.Copy(h, body)
+			body.Close()
+			got += n
+		}
+		took := time.Since(start)
+		t.Logf("pull took %s in %d requests; %d tokens; proxy saw %d down", took.Round(time.Second), ranges, tokens("puller", start), px.Down.Load())
+		if digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil)) != desc.Digest {
+			t.Errorf("pulled bytes do not match %s", desc.Digest)
+		}
+		if took < accepted || ranges < 2 {
+			t.Errorf("the pull took %s in %d requests; want longer than %s and several ranges", took, ranges, accepted)
+		}
+		if tokens("puller", start) < 2 {
+			t.Errorf("one token served the whole pull")
+		}
+		checkBytes(t, "proxy saw", px.Down.Load())
+	})
+
+	t.Run("refused refresh, then resume", func(t *testing.T) {
+		t.Parallel()
+		px := l.throttle(reg, rate, 0)
+		trustIn(t, certs, px.Addr, l.CA.File)
+		state := t.TempDir()
+		repo := repoAt(px.Addr, "exp/revoked")
+		var sent atomic.Int64
+		c := client("revoked", state)
+		go func() {
+			time.Sleep(10 * time.Second)
+			ts.refuse("revoked", true)
+		}()
+		start := time.Now()
+		_, err := c.Repo(repo, registry.Push).PushBlob(t.Context(), desc, open, nil, nil)
+		t.Logf("first run ended after %s with %d bytes sent: %v", time.Since(start).Round(time.Second), c.Stats.BytesSent.Load(), err)
+		if err == nil {
+			t.Fatalf("the push succeeded although the token server refused to refresh its token")
+		}
+		var ae *registry.AuthError
+		if !errors.As(err, &ae) || !strings.Contains(err.Error(), "docker login "+px.Addr) {
+			t.Errorf("error does not name the registry and the fix: %v", err)
+		}
+		sent.Add(c.Stats.BytesSent.Load())
+		ts.refuse("revoked", false)
+		c2 := client("revoked", state)
+		if _, err := c2.Repo(repo, registry.Push).PushBlob(t.Context(), desc, open, nil, nil); err != nil {
+			t.Fatalf("second run: %v", err)
+		}
+		sent.Add(c2.Stats.BytesSent.Load())
+		if c2.Stats.Resumed.Load() == 0 {
+			t.Errorf("the second run did not resume the upload session")
+		}
+		checkBytes(t, "both runs sent", sent.Load())
+	})
+	_ = ocispec.Descriptor{}
+}
