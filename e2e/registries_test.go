@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -112,7 +113,7 @@ func TestRegistryCredentialsAsUsersKeepThem(t *testing.T) {
 			continue
 		}
 		mustContain(t, c.what+": push error", out, "registry "+c.reg+" refused push access", "docker login "+c.reg)
-		if strings.Contains(out, "pushing ") || strings.Contains(out, "uploaded") {
+		if progressLine.MatchString(out) || strings.Contains(out, "uploaded") {
 			t.Errorf("%s: the push started before the credentials were checked:\n%s", c.what, out)
 		}
 		out, err = runWith(t, dir, []string{"DOCKER_CONFIG=" + c.cfg, trust}, env.Binary, "inspect", c.reg+"/team/m:v1")
@@ -128,10 +129,14 @@ func TestRegistryCredentialsAsUsersKeepThem(t *testing.T) {
 		t.Fatalf("push without credentials succeeded:\n%s", out)
 	}
 	mustContain(t, "push error", out, "docker login "+tokReg)
-	if strings.Contains(out, "load build definition") || strings.Contains(out, "#1 ") || time.Since(start) > 20*time.Second {
+	if progressLine.MatchString(out) || time.Since(start) > 20*time.Second {
 		t.Errorf("push built before checking credentials (%s):\n%s", time.Since(start), out)
 	}
 }
+
+// progressLine is a line of BuildKit's plain progress (a build step or the
+// push vertex).
+var progressLine = regexp.MustCompile(`(?m)^#\d`)
 
 func slicesClone(s []string) []string { return append([]string(nil), s...) }
 
@@ -175,6 +180,7 @@ func TestRegistryTokenScopesMountOrUpload(t *testing.T) {
 		for _, s := range r.Requested {
 			if strings.HasSuffix(s, ":pull") && !strings.Contains(s, "ci/m:") {
 				asked++
+				break
 			}
 		}
 		for _, g := range r.Granted {
@@ -189,8 +195,6 @@ func TestRegistryTokenScopesMountOrUpload(t *testing.T) {
 	if asked == 0 || asked > 4 {
 		t.Errorf("token requests naming an unreadable mount source: %d, want 1..4", asked)
 	}
-	crane := tool(t, env, "crane")
-	_ = crane
 }
 
 // staticKeychain gives one user's password for every registry.
@@ -227,7 +231,7 @@ func TestRegistryTokenExpiryLongTransfers(t *testing.T) {
 	desc := fileBlob(t, file, "application/octet-stream", nil).Descriptor
 	open := func(context.Context) (io.ReadCloser, error) { return os.Open(file) }
 	client := func(user string, state string) *registry.Client {
-		return &registry.Client{Keychain: staticKeychain{user, "pw"}, Hosts: &registry.Hosts{CertsDirs: []string{certs}},
+		return &registry.Client{Keychain: staticKeychain{user, "pw"}, Hosts: &registry.Hosts{CertsDirs: []string{filepath.Join(certs, "certs.d")}},
 			ChunkSize: 4 << 20, StateDir: state, BackoffBase: 100 * time.Millisecond}
 	}
 	repoAt := func(host, path string) name.Repository {

@@ -29,13 +29,17 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log"
 	"math/big"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -44,6 +48,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sys/unix"
 )
 
 // labSubnets hands each lab of this process its own /24 of 10.213.0.0/16
@@ -186,11 +191,22 @@ func (l *lab) registry(c regConfig) string {
 	t.Helper()
 	l.port++
 	host := net.JoinHostPort(l.NSIP, fmt.Sprint(l.port))
+	front := ""
+	if c.Token != nil {
+		// Like Harbor and GitLab: the token service on the registry's own
+		// host and port, in front of distribution (go-containerregistry
+		// refuses a realm at another private address). The front speaks
+		// TLS; distribution behind it plain HTTP, on another port.
+		front = host
+		c.Token.URL = "https://" + front
+		host = net.JoinHostPort(l.NSIP, fmt.Sprint(l.port+100))
+		c.PlainHTTP = true
+	}
 	dir := filepath.Join(l.dir, fmt.Sprintf("reg%d", l.port))
 	os.MkdirAll(dir, 0o755)
 	var y strings.Builder
 	fmt.Fprintf(&y, "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\n", filepath.Join(dir, "data"))
-	fmt.Fprintf(&y, "http:\n  addr: %s\n  secret: cog-e2e\n", host)
+	fmt.Fprintf(&y, "http:\n  addr: %s\n  secret: cog-e2e\n  relativeurls: true\n", host)
 	if !c.PlainHTTP {
 		if c.Cert == "" {
 			c.Cert, c.Key = l.serverCert(fmt.Sprintf("registry%d", l.port))
@@ -243,7 +259,79 @@ func (l *lab) registry(c regConfig) string {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	if front != "" {
+		l.tokenFront(front, host, c.Token)
+		return front
+	}
 	return host
+}
+
+// tokenFront serves the token server at /token and proxies everything else
+// to the registry at backend, with TLS, listening inside the namespace.
+func (l *lab) tokenFront(addr, backend string, ts *tokenServer) {
+	t := l.t
+	certFile, keyFile := l.serverCert("front-" + strings.ReplaceAll(addr, ":", "_"))
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := listenInNetNS(l.ns, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, _ := url.Parse("http://" + backend)
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host
+			pr.SetXForwarded()
+		},
+		FlushInterval: -1,
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/token", ts.serve)
+	mux.Handle("/", rp)
+	srv := &http.Server{Handler: mux, TLSConfig: &tls.Config{Certificates: []tls.Certificate{pair}}, ErrorLog: log.New(io.Discard, "", 0)}
+	go srv.ServeTLS(ln, "", "")
+	t.Cleanup(func() { srv.Close() })
+	ts.URL = "https://" + addr
+}
+
+// listenInNetNS opens a listening socket inside the named network
+// namespace: one OS thread enters it, listens, and returns; the socket
+// stays in the namespace.
+func listenInNetNS(ns, addr string) (net.Listener, error) {
+	type res struct {
+		ln  net.Listener
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			ch <- res{nil, err}
+			return
+		}
+		defer orig.Close()
+		f, err := os.Open("/var/run/netns/" + ns)
+		if err != nil {
+			ch <- res{nil, err}
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- res{nil, err}
+			return
+		}
+		ln, err := net.Listen("tcp", addr)
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread() // else the thread ends with this goroutine
+		}
+		ch <- res{ln, err}
+	}()
+	r := <-ch
+	return r.ln, r.err
 }
 
 // tokenServer issues registry tokens per the distribution token spec.
