@@ -361,3 +361,69 @@ func TestRegistryTokenExpiryLongTransfers(t *testing.T) {
 	})
 	_ = ocispec.Descriptor{}
 }
+
+// TestRegistryTLSErrorsSayWhichAndHowToTrust: an unknown CA, a wrong host
+// name and an expired certificate are refused, each with an error saying
+// which and how to trust a private CA; the CA is honoured from
+// SSL_CERT_FILE and from Docker's certs.d/<host>/ca.crt; a plain-HTTP
+// registry at a private address is refused unless --insecure or a
+// hosts.toml says so (no silent fallback).
+func TestRegistryTLSErrorsSayWhichAndHowToTrust(t *testing.T) {
+	env := testEnv(t)
+	l := newLab(t)
+	now := time.Now()
+	good := l.registry(regConfig{})
+	wc, wk, _ := l.CA.issue(t, "wronghost", nil, []string{"registry.other.invalid"}, now.Add(-time.Hour), now.Add(24*time.Hour), nil)
+	wrongHost := l.registry(regConfig{Cert: wc, Key: wk})
+	ec, ek, _ := l.CA.issue(t, "expired", []string{l.HostIP, l.NSIP}, nil, now.Add(-48*time.Hour), now.Add(-24*time.Hour), nil)
+	expired := l.registry(regConfig{Cert: ec, Key: ek})
+	plain := l.registry(regConfig{PlainHTTP: true})
+	dir, _ := weightsProject(t, env, good+"/tls/model")
+	writeImageLayout(t, filepath.Join(dir, "img"))
+	layout := "oci-layout://" + filepath.Join(dir, "img") + ":latest"
+	empty := dockerConfigDir(t, map[string]any{})
+	trust := "SSL_CERT_FILE=" + caBundle(t, l.CA.File)
+	push := func(envs []string, ref string, extra ...string) (string, error) {
+		return runWith(t, dir, append([]string{"DOCKER_CONFIG=" + empty}, envs...), env.Binary,
+			append([]string{"bundle", "--image", layout, "--push", ref, "--progress", "plain"}, extra...)...)
+	}
+	fails := func(what, out string, err error, wants ...string) {
+		t.Helper()
+		if err == nil {
+			t.Errorf("%s succeeded:\n%s", what, out)
+			return
+		}
+		mustContain(t, what, out, wants...)
+	}
+	out, err := push(nil, good+"/tls/m:v1")
+	fails("push, CA not trusted", out, err, "TLS with "+good, "unknown certificate authority", "SSL_CERT_FILE", filepath.Join(empty, "certs.d", good, "ca.crt"))
+	out, err = runWith(t, dir, []string{"DOCKER_CONFIG=" + empty}, env.Binary, "inspect", good+"/tls/m:v1")
+	fails("inspect, CA not trusted", out, err, "unknown certificate authority", "SSL_CERT_FILE")
+
+	out, err = push([]string{trust}, good+"/tls/m:v1")
+	if err != nil {
+		t.Fatalf("push with the CA in SSL_CERT_FILE: %v\n%s", err, out)
+	}
+	certsd := dockerConfigDir(t, map[string]any{})
+	trustIn(t, certsd, good, l.CA.File)
+	if out, err := runWith(t, dir, []string{"DOCKER_CONFIG=" + certsd}, env.Binary, "inspect", good+"/tls/m:v1"); err != nil {
+		t.Errorf("inspect with the CA in certs.d/%s/ca.crt: %v\n%s", good, err, out)
+	}
+
+	out, err = push([]string{trust}, wrongHost+"/tls/m:v1")
+	fails("push, wrong host name", out, err, "TLS with "+wrongHost, "another host name (registry.other.invalid)")
+	out, err = push([]string{trust}, expired+"/tls/m:v1")
+	fails("push, expired certificate", out, err, "TLS with "+expired, "expired")
+
+	out, err = push(nil, plain+"/tls/m:v1")
+	fails("push to a plain-HTTP registry without --insecure", out, err, "answers plain HTTP, not HTTPS", "--insecure", "hosts.toml")
+	if out, err := push(nil, plain+"/tls/m:v1", "--insecure"); err != nil {
+		t.Errorf("push with --insecure: %v\n%s", err, out)
+	}
+	hosts := dockerConfigDir(t, map[string]any{})
+	os.MkdirAll(filepath.Join(hosts, "certs.d", plain), 0o755)
+	os.WriteFile(filepath.Join(hosts, "certs.d", plain, "hosts.toml"), []byte("server = \"http://"+plain+"\"\n"), 0o644)
+	if out, err := runWith(t, dir, []string{"DOCKER_CONFIG=" + hosts}, env.Binary, "inspect", plain+"/tls/m:v1"); err != nil {
+		t.Errorf("inspect with a hosts.toml naming http://%s: %v\n%s", plain, err, out)
+	}
+}

@@ -372,7 +372,8 @@ func (h *Hosts) explainTLS(host string, c *hostConfig, err error) error {
 		return &TLSError{Host: host, Reason: "its certificate has expired or is not yet valid", Fix: "Renew the registry's certificate (or check this machine's clock)", Err: err}
 	case errors.As(err, &inv):
 		return &TLSError{Host: host, Reason: "its certificate is not valid for a TLS server", Fix: hint, Err: err}
-	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+	case errors.As(err, new(tls.RecordHeaderError)) && looksLikeHTTP(err),
+		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return &TLSError{Host: host, Reason: "it answers plain HTTP, not HTTPS",
 			Fix: fmt.Sprintf("Plain HTTP is used only for loopback hosts, with --insecure, or with a hosts.toml naming server = \"http://%s\" in a certs.d/%s/ folder; use it only on a network you trust", host, host), Err: err}
 	}
@@ -392,4 +393,11 @@ func hostnames(c *x509.Certificate) string {
 		n = append(n, c.Subject.CommonName)
 	}
 	return strings.Join(n, ", ")
+}
+
+// looksLikeHTTP reports whether the bytes a TLS client got instead of a
+// handshake record are the start of a plain HTTP response.
+func looksLikeHTTP(err error) bool {
+	var rh tls.RecordHeaderError
+	return errors.As(err, &rh) && string(rh.RecordHeader[:]) == "HTTP/"
 }
