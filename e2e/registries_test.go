@@ -224,8 +224,21 @@ func TestRegistryTokenExpiryLongTransfers(t *testing.T) {
 	l := newLab(t)
 	ts := l.tokenServer(map[string]string{"pusher": "pw", "puller": "pw", "revoked": "pw", "setup": "pw"},
 		func(user, repo string) []string { return []string{"pull", "push"} }, lifetime)
-	reg := l.registry(regConfig{Token: ts})
+	// Each transfer gets a registry of its own behind the same token
+	// server, with a throttle between the token front and distribution (a
+	// token's realm must be the registry's own host).
+	throttled := func(rate int64, cut time.Duration) (string, *throttle) {
+		var px *throttle
+		reg := l.registry(regConfig{Token: ts, Via: func(b string) string { px = l.throttle(b, rate, cut); return px.Addr }})
+		return reg, px
+	}
+	pushReg, pushPx := throttled(rate, 0)
+	pullReg, pullPx := throttled(1<<30, 0)
+	revReg, revPx := throttled(rate, 0)
 	certs := t.TempDir()
+	for _, h := range []string{pushReg, pullReg, revReg} {
+		trustIn(t, certs, h, l.CA.File)
+	}
 	file := filepath.Join(t.TempDir(), "blob")
 	randomFile(t, file, size)
 	desc := fileBlob(t, file, "application/octet-stream", nil).Descriptor
@@ -259,11 +272,10 @@ func TestRegistryTokenExpiryLongTransfers(t *testing.T) {
 
 	t.Run("push", func(t *testing.T) {
 		t.Parallel()
-		px := l.throttle(reg, rate, 0)
-		trustIn(t, certs, px.Addr, l.CA.File)
+		px := pushPx
 		c := client("pusher", "")
 		start := time.Now()
-		if _, err := c.Repo(repoAt(px.Addr, "exp/push"), registry.Push).PushBlob(t.Context(), desc, open, nil, nil); err != nil {
+		if _, err := c.Repo(repoAt(pushReg, "exp/push"), registry.Push).PushBlob(t.Context(), desc, open, nil, nil); err != nil {
 			t.Fatalf("push: %v", err)
 		}
 		took := time.Since(start)
@@ -281,16 +293,17 @@ func TestRegistryTokenExpiryLongTransfers(t *testing.T) {
 	t.Run("pull", func(t *testing.T) {
 		t.Parallel()
 		setup := client("setup", "")
-		trustIn(t, certs, reg, l.CA.File)
-		if _, err := setup.Repo(repoAt(reg, "exp/pull"), registry.Push).PushBlob(t.Context(), desc, open, nil, nil); err != nil {
+		if _, err := setup.Repo(repoAt(pullReg, "exp/pull"), registry.Push).PushBlob(t.Context(), desc, open, nil, nil); err != nil {
 			t.Fatalf("setup push: %v", err)
 		}
-		// The proxy cuts every connection after 15 s, so the pull goes on
-		// with Range requests, the last ones past the first token's life.
-		px := l.throttle(reg, rate, 15*time.Second)
-		trustIn(t, certs, px.Addr, l.CA.File)
+		// Now slow, and every connection cut after 15 s, so the pull goes
+		// on with Range requests, the last ones past the first token's life.
+		px := pullPx
+		px.rate.Store(rate)
+		px.cutAfter.Store(int64(15 * time.Second))
+		px.Down.Store(0)
 		c := client("puller", "")
-		r := c.Repo(repoAt(px.Addr, "exp/pull"), registry.Pull)
+		r := c.Repo(repoAt(pullReg, "exp/pull"), registry.Pull)
 		start := time.Now()
 		h := sha256.New()
 		var got int64
@@ -327,10 +340,9 @@ func TestRegistryTokenExpiryLongTransfers(t *testing.T) {
 
 	t.Run("refused refresh, then resume", func(t *testing.T) {
 		t.Parallel()
-		px := l.throttle(reg, rate, 0)
-		trustIn(t, certs, px.Addr, l.CA.File)
+		px := revPx
 		state := t.TempDir()
-		repo := repoAt(px.Addr, "exp/revoked")
+		repo := repoAt(revReg, "exp/revoked")
 		var sent atomic.Int64
 		c := client("revoked", state)
 		go func() {
@@ -344,7 +356,7 @@ func TestRegistryTokenExpiryLongTransfers(t *testing.T) {
 			t.Fatalf("the push succeeded although the token server refused to refresh its token")
 		}
 		var ae *registry.AuthError
-		if !errors.As(err, &ae) || !strings.Contains(err.Error(), "docker login "+px.Addr) {
+		if !errors.As(err, &ae) || !strings.Contains(err.Error(), "docker login "+revReg) {
 			t.Errorf("error does not name the registry and the fix: %v", err)
 		}
 		sent.Add(c.Stats.BytesSent.Load())
@@ -358,6 +370,7 @@ func TestRegistryTokenExpiryLongTransfers(t *testing.T) {
 			t.Errorf("the second run did not resume the upload session")
 		}
 		checkBytes(t, "both runs sent", sent.Load())
+		checkBytes(t, "proxy saw", px.Up.Load())
 	})
 	_ = ocispec.Descriptor{}
 }

@@ -182,6 +182,9 @@ type regConfig struct {
 	Cert, Key     string // default: a good certificate from the lab CA
 	HtpasswdUsers map[string]string
 	Token         *tokenServer
+	// Via, with Token, puts something between the token front and
+	// distribution: it gets distribution's address and returns its own.
+	Via func(backend string) string
 }
 
 // registry starts a distribution registry in the namespace and returns
@@ -260,7 +263,11 @@ func (l *lab) registry(c regConfig) string {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if front != "" {
-		l.tokenFront(front, host, c.Token)
+		backend := host
+		if c.Via != nil {
+			backend = c.Via(host)
+		}
+		l.tokenFront(front, backend, c.Token)
 		return front
 	}
 	return host
@@ -468,8 +475,8 @@ func (ts *tokenServer) serve(w http.ResponseWriter, r *http.Request) {
 // optionally cuts every connection after cutAfter.
 type throttle struct {
 	Addr     string
-	rate     int64 // bytes per second
-	cutAfter time.Duration
+	rate     atomic.Int64 // bytes per second
+	cutAfter atomic.Int64 // a time.Duration; 0: never
 	Up, Down atomic.Int64
 }
 
@@ -479,7 +486,9 @@ func (l *lab) throttle(target string, rate int64, cutAfter time.Duration) *throt
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &throttle{Addr: ln.Addr().String(), rate: rate, cutAfter: cutAfter}
+	p := &throttle{Addr: ln.Addr().String()}
+	p.rate.Store(rate)
+	p.cutAfter.Store(int64(cutAfter))
 	var wg sync.WaitGroup
 	done := make(chan struct{})
 	t.Cleanup(func() { close(done); ln.Close(); wg.Wait() })
@@ -498,8 +507,8 @@ func (l *lab) throttle(target string, rate int64, cutAfter time.Duration) *throt
 					return
 				}
 				defer u.Close()
-				if p.cutAfter > 0 {
-					tm := time.AfterFunc(p.cutAfter, func() { c.Close(); u.Close() })
+				if cut := time.Duration(p.cutAfter.Load()); cut > 0 {
+					tm := time.AfterFunc(cut, func() { c.Close(); u.Close() })
 					defer tm.Stop()
 				}
 				ch := make(chan struct{}, 2)
@@ -516,6 +525,7 @@ func (p *throttle) pipe(dst, src net.Conn, n *atomic.Int64, done chan struct{}) 
 	defer dst.Close()
 	buf := make([]byte, 16<<10)
 	start := time.Now()
+	rate := p.rate.Load()
 	var sent int64
 	for {
 		k, err := src.Read(buf)
@@ -525,7 +535,7 @@ func (p *throttle) pipe(dst, src net.Conn, n *atomic.Int64, done chan struct{}) 
 			}
 			n.Add(int64(k))
 			sent += int64(k)
-			if want := time.Duration(float64(sent) / float64(p.rate) * float64(time.Second)); want > time.Since(start) {
+			if want := time.Duration(float64(sent) / float64(rate) * float64(time.Second)); want > time.Since(start) {
 				select {
 				case <-time.After(want - time.Since(start)):
 				case <-done:
