@@ -115,9 +115,9 @@ func (h *Hosts) config(host string) *hostConfig {
 // server, and host entries for the registry itself (mirrors are not
 // followed).
 type hostEntryL struct {
-	Server     string              `toml:"server"`
-	CA         any                 `toml:"ca"`
-	SkipVerify bool                `toml:"skip_verify"`
+	Server     string               `toml:"server"`
+	CA         any                  `toml:"ca"`
+	SkipVerify bool                 `toml:"skip_verify"`
 	Host       map[string]hostEntry `toml:"host"`
 }
 
