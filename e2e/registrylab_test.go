@@ -294,6 +294,9 @@ func (l *lab) tokenFront(addr, backend string, ts *tokenServer) {
 			pr.SetXForwarded()
 		},
 		FlushInterval: -1,
+		// A connection per request, so a throttle behind the front applies
+		// its current rate and cut to each request.
+		Transport: &http.Transport{DisableKeepAlives: true, ExpectContinueTimeout: 5 * time.Second},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/token", ts.serve)
