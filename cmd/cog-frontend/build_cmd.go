@@ -3,13 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/exporter"
 	"github.com/cog-frontend/cog-frontend/frontend"
 	"github.com/cog-frontend/cog-frontend/wire"
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/spf13/cobra"
 )
 
@@ -84,11 +82,12 @@ func runBuild(cmd *cobra.Command, dir string, f *buildFlags) error {
 		return fmt.Errorf("--push and --output are exclusive: choose one destination")
 	}
 	if f.push {
+		// Credentials and TLS trust are checked before the (long) build.
 		ref, err := parseTagRef(f.tag)
 		if err != nil {
 			return err
 		}
-		if err := checkPushAccess(ctx, ref, authn.DefaultKeychain, http.DefaultTransport); err != nil {
+		if err := checkPush(ctx, ref); err != nil {
 			return err
 		}
 	}

@@ -33,6 +33,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.PersistentFlags().BoolVar(&registryHosts.AllowPlainHTTP, "insecure", false, insecureUsage)
 	for _, f := range subcommands {
 		root.AddCommand(f())
 	}
