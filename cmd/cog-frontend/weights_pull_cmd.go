@@ -1,0 +1,298 @@
+package main
+
+// weights pull: deliver weights from a registry or an OCI layout into the
+// content store and, with --dest, into place with readiness markers.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker/go-units"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/spf13/cobra"
+
+	"github.com/cog-frontend/cog-frontend/config"
+	"github.com/cog-frontend/cog-frontend/exporter"
+	"github.com/cog-frontend/cog-frontend/internal/registry"
+	"github.com/cog-frontend/cog-frontend/weights"
+	"github.com/cog-frontend/cog-frontend/weights/materialize"
+	"github.com/cog-frontend/cog-frontend/weights/pull"
+	"github.com/cog-frontend/cog-frontend/weights/store"
+)
+
+func init() { weightsSubcommands = append(weightsSubcommands, newWeightsPullCmd) }
+
+type pullOpts struct {
+	dest   string
+	jobs   int
+	asJSON bool
+	stall  time.Duration
+}
+
+func newWeightsPullCmd(pf *projectFlags) *cobra.Command {
+	var o pullOpts
+	c := &cobra.Command{
+		Use:   "pull [REF|oci-layout://DIR[:TAG]] [NAME...] [--dest ROOT]",
+		Short: "Download weights into the content store and, with --dest, into place",
+		Long: `Pull downloads the weights of a bundle (REG/REPO:TAG, REG/REPO@sha256:...),
+of one weight manifest (by digest or by its cog-weight.<name>.<hex> tag), or,
+with no REF, the weights of ./cog.yaml + weights.lock from the repository
+named by model:. The first argument is a REF when it contains '/', ':' or
+'@'; otherwise every argument names a weight to select.
+
+Files go to the local content store (COG_CACHE_DIR, shared with weights
+import), each under its own digest, and a file already there is not
+downloaded again. Every layer digest and every file digest is checked while
+the bytes stream in. An interrupted download keeps what arrived and
+continues from there on the next run.
+
+With --dest ROOT each weight is placed at ROOT/<target> as hard links into
+the store (copies across file systems), with <target>/.cog/downloading
+first and <target>/.cog/ready last, or <target>/.cog/failed holding the
+error. A target already ready with the same set digest is left alone; one
+holding another version is swapped for the new one in a single rename.
+February 2026 bundles place each file at ROOT/<dest> and keep their markers
+in ROOT/.cog/bundle-v0/<weights manifest hex>/.`,
+		RunE: func(c *cobra.Command, args []string) error {
+			return runPull(c.Context(), c.OutOrStdout(), c.ErrOrStderr(), pf, args, o)
+		},
+	}
+	c.Flags().StringVar(&o.dest, "dest", "", "materialize each weight at ROOT/<target>")
+	c.Flags().IntVar(&o.jobs, "jobs", pull.DefaultJobs, "layers to download at once")
+	c.Flags().BoolVar(&o.asJSON, "json", false, "print progress and results as JSON lines")
+	c.Flags().DurationVar(&o.stall, "stall-timeout", registry.DefaultStallTimeout, "retry a transfer that moves no bytes for this long")
+	return c
+}
+
+// isRef tells a REF from a weight name: names never hold '/', ':' or '@'.
+func isRef(s string) bool { return strings.ContainsAny(s, "/:@") }
+
+func runPull(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, args []string, o pullOpts) error {
+	dir, err := store.DefaultDir()
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(dir)
+	if err != nil {
+		return err
+	}
+	client := &registry.Client{StallTimeout: o.stall}
+	var (
+		src   pull.Source
+		ws    []pull.Weight
+		names = args
+	)
+	if len(args) > 0 && isRef(args[0]) {
+		ref := args[0]
+		names = args[1:]
+		var root string
+		src, root, err = pullSource(ctx, client, ref)
+		if err != nil {
+			return err
+		}
+		ws, err = pull.Resolve(ctx, src, root, names)
+		if err != nil {
+			return err
+		}
+	} else {
+		src, ws, err = lockWeights(ctx, client, pf, names)
+		if err != nil {
+			return err
+		}
+	}
+	out := newPullPrinter(stdout, stderr, o.asJSON)
+	f := &pull.Fetcher{Store: st, Source: src, Jobs: o.jobs, Events: out.event}
+	var p *materialize.Placer
+	if o.dest != "" {
+		abs, err := filepath.Abs(o.dest)
+		if err != nil {
+			return err
+		}
+		p = &materialize.Placer{Store: st, Root: abs, Notify: out.notice}
+	}
+	start := time.Now()
+	res := materialize.Deliver(ctx, f, p, ws)
+	return out.results(res, &f.Stats, time.Since(start))
+}
+
+// pullSource opens REF's registry repository or OCI layout and names the
+// root to resolve there.
+func pullSource(ctx context.Context, client *registry.Client, ref string) (pull.Source, string, error) {
+	if _, ok := strings.CutPrefix(ref, "oci-layout://"); ok {
+		src, root, err := resolveRoot(ctx, ref)
+		if err != nil {
+			return nil, "", err
+		}
+		l, ok := src.(exporter.LayoutSource)
+		if !ok {
+			return nil, "", fmt.Errorf("%s: not an OCI layout", ref)
+		}
+		return pull.LayoutSource{Dir: l.Dir}, root.Digest.String(), nil
+	}
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return nil, "", fmt.Errorf("invalid reference %q (want REG/REPO:TAG, REG/REPO@sha256:... or oci-layout://DIR[:TAG]): %w", ref, err)
+	}
+	repo, err := registry.ParseRepository(r.Context().Name())
+	if err != nil {
+		return nil, "", err
+	}
+	return pull.RegistrySource{Client: client, Repo: client.Repo(repo, registry.Pull)}, r.Identifier(), nil
+}
+
+// lockWeights resolves the weights of ./cog.yaml + weights.lock at the
+// repository named by model:.
+func lockWeights(ctx context.Context, client *registry.Client, pf *projectFlags, names []string) (pull.Source, []pull.Weight, error) {
+	p, err := loadProject(*pf.Dir, *pf.File, *pf.Lock)
+	if err != nil {
+		return nil, nil, fmt.Errorf("no REF given, so the weights of cog.yaml are pulled: %w", err)
+	}
+	if p.Config.Model == "" {
+		return nil, nil, fmt.Errorf("%s has no model: to pull from; give a REF", p.File)
+	}
+	lock, err := weights.LoadLock(p.LockPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	lock, err = config.ProjectLock(p.Config, lock, p.LockPath, lock.EnvelopeFormat)
+	if err != nil {
+		return nil, nil, err
+	}
+	repo, err := registry.ParseRepository(p.Config.Model)
+	if err != nil {
+		return nil, nil, fmt.Errorf("model: in %s: %w", p.File, err)
+	}
+	var digests []string
+	for _, w := range lock.Weights {
+		digests = append(digests, w.Digest)
+	}
+	src := pull.RegistrySource{Client: client, Repo: client.Repo(repo, registry.Pull)}
+	ws, err := pull.ResolveDigests(ctx, src, digests)
+	if err != nil {
+		return nil, nil, err
+	}
+	ws, err = pull.Select(ws, names)
+	return src, ws, err
+}
+
+// pullPrinter prints progress as plain lines (or JSON lines).
+type pullPrinter struct {
+	mu       sync.Mutex
+	out, err io.Writer
+	json     bool
+	last     map[string]time.Time
+	started  map[string]time.Time
+}
+
+func newPullPrinter(out, err io.Writer, asJSON bool) *pullPrinter {
+	return &pullPrinter{out: out, err: err, json: asJSON, last: map[string]time.Time{}, started: map[string]time.Time{}}
+}
+
+func (p *pullPrinter) emitJSON(v any) {
+	b, _ := json.Marshal(v)
+	fmt.Fprintln(p.out, string(b))
+}
+
+func (p *pullPrinter) notice(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.json {
+		p.emitJSON(map[string]string{"event": "notice", "message": s})
+		return
+	}
+	fmt.Fprintln(p.err, "notice:", s)
+}
+
+func (p *pullPrinter) event(e pull.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	key := e.Layer.String()
+	now := time.Now()
+	if e.Kind == pull.EventStart || e.Kind == pull.EventResume {
+		p.started[key] = now
+	}
+	if e.Kind == pull.EventProgress {
+		if now.Sub(p.last[key]) < 2*time.Second {
+			return
+		}
+		p.last[key] = now
+	}
+	if p.json {
+		v := map[string]any{"event": string(e.Kind), "weight": e.Weight, "layer": key, "bytes": e.Bytes, "total": e.Total}
+		if e.Err != nil {
+			v["error"] = e.Err.Error()
+		}
+		p.emitJSON(v)
+		return
+	}
+	line := fmt.Sprintf("%-16s %s %-8s", e.Weight, registry.Short(e.Layer), e.Kind)
+	switch e.Kind {
+	case pull.EventSkip:
+		line += " all files already in the store"
+	case pull.EventResume:
+		line += fmt.Sprintf(" from %s of %s", units.BytesSize(float64(e.Bytes)), units.BytesSize(float64(e.Total)))
+	case pull.EventStart:
+		line += " " + units.BytesSize(float64(e.Total))
+	case pull.EventProgress, pull.EventDone:
+		line += fmt.Sprintf(" %s / %s", units.BytesSize(float64(e.Bytes)), units.BytesSize(float64(e.Total)))
+		if el := now.Sub(p.started[key]).Seconds(); el > 0 && e.Kind == pull.EventProgress {
+			line += fmt.Sprintf(" %s/s", units.BytesSize(float64(e.Bytes)/el))
+		}
+	case pull.EventFailed:
+		line += " " + e.Err.Error()
+	}
+	fmt.Fprintln(p.err, strings.TrimRight(line, " "))
+}
+
+func (p *pullPrinter) results(res []materialize.Result, st *pull.Stats, took time.Duration) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	failed := 0
+	for _, r := range res {
+		if r.Outcome == materialize.OutcomeFailed {
+			failed++
+		}
+		if p.json {
+			v := map[string]any{"event": "result", "weight": r.Weight.Name, "format": r.Weight.Format, "target": r.Weight.Target,
+				"setDigest": r.Weight.SetDigest, "manifest": r.Weight.Manifest.String(), "outcome": string(r.Outcome), "place": r.Place}
+			if r.Err != nil {
+				v["error"] = r.Err.Error()
+			}
+			p.emitJSON(v)
+			continue
+		}
+		line := fmt.Sprintf("%-16s %-10s %s", r.Weight.Name, r.Outcome, units.BytesSize(float64(r.Weight.Size())))
+		if r.Place != "" {
+			line += " at " + r.Place
+		}
+		if r.Err != nil {
+			line += ": " + r.Err.Error()
+		}
+		fmt.Fprintln(p.out, line)
+	}
+	if p.json {
+		p.emitJSON(map[string]any{"event": "summary", "bytesFetched": st.BytesFetched.Load(), "bytesResumed": st.BytesResumed.Load(),
+			"layersFetched": st.LayersFetched.Load(), "layersSkipped": st.LayersSkipped.Load(), "seconds": took.Seconds(), "failed": failed})
+	} else {
+		fmt.Fprintf(p.out, "fetched %s in %d layer(s), %d layer(s) already in the store, in %s\n",
+			units.BytesSize(float64(st.BytesFetched.Load())), st.LayersFetched.Load(), st.LayersSkipped.Load(), took.Round(time.Millisecond))
+	}
+	if failed > 0 {
+		return errors.New(plural(failed, "weight") + " failed; run the pull again to resume")
+	}
+	return nil
+}
+
+func plural(n int, s string) string {
+	if n == 1 {
+		return "1 " + s
+	}
+	return fmt.Sprintf("%d %ss", n, s)
+}
