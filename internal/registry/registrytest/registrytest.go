@@ -399,3 +399,21 @@ func (r *Registry) serveManifest(w http.ResponseWriter, req *http.Request, repo,
 		w.WriteHeader(http.StatusMethodNotAllowed)
 	}
 }
+
+// PutManifest stores raw under ref (a tag) and its digest in repo, as a PUT
+// would.
+func (r *Registry) PutManifest(repo, ref, mediaType string, raw []byte) digest.Digest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.init()
+	if r.manifests[repo] == nil {
+		r.manifests[repo] = map[string]manifest{}
+	}
+	d := digest.FromBytes(raw)
+	m := manifest{mediaType: mediaType, raw: append([]byte(nil), raw...)}
+	r.manifests[repo][d.String()] = m
+	if ref != "" {
+		r.manifests[repo][ref] = m
+	}
+	return d
+}
