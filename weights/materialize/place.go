@@ -60,6 +60,7 @@ type Placer struct {
 	// and Root are on different file systems (or mounts).
 	Notify func(string)
 	once   sync.Once
+	linkFn func(oldname, newname string) error // os.Link; tests fake EXDEV
 }
 
 // Dir is the directory of a v1 weight, or ROOT for a v0 bundle.
@@ -310,7 +311,11 @@ func (p *Placer) link(digest, dst string) error {
 	if err != nil {
 		return err
 	}
-	err = os.Link(src, dst)
+	link := p.linkFn
+	if link == nil {
+		link = os.Link
+	}
+	err = link(src, dst)
 	if err == nil {
 		return nil
 	}

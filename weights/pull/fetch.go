@@ -187,14 +187,28 @@ func (f *Fetcher) fetchLayer(ctx context.Context, j *layerJob) error {
 		f.emit(Event{Kind: EventSkip, Weight: j.name, Layer: l.Digest, Total: l.Size})
 		return nil
 	}
+	retry, err := f.download(ctx, j)
+	if retry {
+		// The bytes kept from an earlier attempt were no good (the source
+		// changed them, or sent garbage before it failed): start over once.
+		_, err = f.download(ctx, j)
+	}
+	return err
+}
+
+// download fetches one layer, continuing a partial download. retry reports
+// that the layer failed on its content after resuming, and the partial has
+// been discarded.
+func (f *Fetcher) download(ctx context.Context, j *layerJob) (retry bool, err error) {
+	l := j.layer
 	p, err := f.Store.Resume("pull " + l.Digest.String())
 	if err != nil {
-		return fmt.Errorf("layer %s: content store %s: %w", l.Digest, f.Store.Root(), err)
+		return false, fmt.Errorf("layer %s: content store %s: %w", l.Digest, f.Store.Root(), err)
 	}
 	if p.Size() > l.Size {
 		if err := p.Reset(); err != nil {
 			p.Close()
-			return err
+			return false, err
 		}
 	}
 	have := p.Size()
@@ -208,7 +222,7 @@ func (f *Fetcher) fetchLayer(ctx context.Context, j *layerJob) error {
 	prefix, err := os.Open(p.Path())
 	if err != nil {
 		p.Close()
-		return err
+		return false, err
 	}
 	defer prefix.Close()
 	cctx, cancel := context.WithCancel(ctx)
@@ -227,20 +241,20 @@ func (f *Fetcher) fetchLayer(ctx context.Context, j *layerJob) error {
 		var te *transferError
 		if errors.As(err, &te) || ctx.Err() != nil {
 			p.Close() // keep what arrived for the next run
-			return fmt.Errorf("layer %s: %w (%d of %d bytes kept; run the pull again to continue)", l.Digest, err, p.Size(), l.Size)
+			return false, fmt.Errorf("layer %s: %w (%d of %d bytes kept; run the pull again to continue)", l.Digest, err, p.Size(), l.Size)
 		}
 		p.Discard()
-		return err
+		return have > 0, err
 	}
 	if p.Size() != l.Size || p.Digest() != l.Digest.String() {
 		sz, dg := p.Size(), p.Digest()
 		p.Discard()
-		return fmt.Errorf("layer %s: received %d bytes with digest %s, the manifest says %d bytes; the blob is corrupt or tampered with", l.Digest, sz, dg, l.Size)
+		return have > 0, fmt.Errorf("layer %s: received %d bytes with digest %s, the manifest says %d bytes; the blob is corrupt or tampered with", l.Digest, sz, dg, l.Size)
 	}
 	p.Discard() // its files are in the store now
 	f.Stats.LayersFetched.Add(1)
 	f.emit(Event{Kind: EventDone, Weight: j.name, Layer: l.Digest, Bytes: l.Size, Total: l.Size})
-	return nil
+	return false, nil
 }
 
 type meterReader struct {

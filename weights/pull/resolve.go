@@ -353,7 +353,7 @@ func ParseV0(md digest.Digest, m ocispec.Manifest) (Weight, error) {
 		w.Files = append(w.Files, File{Path: dest, Size: size, Digest: orig, Layer: l.Digest, Name: a[wire.AnnotationLegacyWeightsName]})
 	}
 	if len(w.Files) == 0 {
-		return Weight{}, fmt.Errorf("February 2026 weights artifact %s has no layers", md)
+		return Weight{}, fmt.Errorf("the February 2026 weights artifact %s has no layers", md)
 	}
 	sortWeight(&w)
 	return w, nil
