@@ -1,0 +1,192 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// blobCounter is a reverse proxy in front of the real registry that counts
+// the blob bytes it serves: what crosses the network on a pull.
+type blobCounter struct {
+	srv   *httptest.Server
+	bytes atomic.Int64
+	gets  atomic.Int64
+}
+
+func newBlobCounter(t *testing.T, registry string) *blobCounter {
+	t.Helper()
+	target, _ := url.Parse("http://" + registry)
+	c := &blobCounter{}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.FlushInterval = -1
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.Method == http.MethodGet && strings.Contains(resp.Request.URL.Path, "/blobs/sha256:") {
+			c.gets.Add(1)
+			resp.Body = &countBody{ReadCloser: resp.Body, n: &c.bytes}
+		}
+		return nil
+	}
+	c.srv = httptest.NewServer(rp)
+	t.Cleanup(c.srv.Close)
+	return c
+}
+
+func (c *blobCounter) host() string { return strings.TrimPrefix(c.srv.URL, "http://") }
+
+// safetensors writes the cpu-weights example's file format: W (2x3) and b
+// (2), float32, as examples/cpu-weights/make_weights.py does.
+func safetensors(w [6]float32, b [2]float32) []byte {
+	header := `{"W":{"data_offsets":[0,24],"dtype":"F32","shape":[2,3]},"b":{"data_offsets":[24,32],"dtype":"F32","shape":[2]}}`
+	header += strings.Repeat(" ", (8-len(header)%8)%8)
+	var buf bytes.Buffer
+	_ = binary.Write(&buf, binary.LittleEndian, uint64(len(header)))
+	buf.WriteString(header)
+	_ = binary.Write(&buf, binary.LittleEndian, w)
+	_ = binary.Write(&buf, binary.LittleEndian, b)
+	return buf.Bytes()
+}
+
+// runWithEnv runs a command with extra environment variables.
+func runWithEnv(t *testing.T, dir string, env []string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	start := time.Now()
+	err := cmd.Run()
+	t.Logf("$ %s %s  (%s)\n%s", name, strings.Join(args, " "), time.Since(start).Round(time.Millisecond), tail(buf.String(), 30))
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, buf.String())
+	}
+	return buf.String()
+}
+
+// predict runs the image tagged ref in layout with the weights of root
+// bind-mounted read-only at their targets and returns the prediction.
+func predict(t *testing.T, layout, ref string, mounts []bindMount) any {
+	t.Helper()
+	c := runImage(t, layout, ref, mounts)
+	c.waitReady(t, 3*time.Minute)
+	out := c.curl(t, "-X", "POST", "-H", "Content-Type: application/json",
+		"-d", `{"input":{"x1":1,"x2":1,"x3":1}}`, "http://127.0.0.1:5000/predictions")
+	var pred struct {
+		Status string `json:"status"`
+		Output any    `json:"output"`
+	}
+	if err := json.Unmarshal([]byte(out), &pred); err != nil || pred.Status != "succeeded" {
+		t.Fatalf("POST /predictions: %v: %s\n%s", err, out, c.logs())
+	}
+	return pred.Output
+}
+
+// TestPullRoundTrip is the consumer side end to end, real parts only:
+// weights import, push to the registry, weights pull --dest into an empty
+// root (through a counting proxy), the model image under runc with the
+// pulled weight bind-mounted read-only, and a prediction the weights
+// determine. Then one weight file changes: v2 is pushed and pulled into
+// the same root; only the changed layer crosses the network, the large
+// unchanged file is not downloaded again, and the prediction follows.
+func TestPullRoundTrip(t *testing.T) {
+	env := testEnv(t)
+	repo := uniqueRepo(t, env.Registry, "pull")
+	dir := filepath.Join(t.TempDir(), "cpu-weights")
+	cpR(t, filepath.Join(env.Root, "examples", "cpu-weights"), dir)
+	// A second, large file (64 MiB: a raw layer of its own) next to the
+	// small model file, so the weight has two layers and v2 changes one.
+	big := make([]byte, 64<<20)
+	rng := rand.New(rand.NewPCG(9, 9))
+	for i := 0; i < len(big); i += 8 {
+		binary.LittleEndian.PutUint64(big[i:], rng.Uint64())
+	}
+	if err := os.WriteFile(filepath.Join(dir, "weights/linear/filler.safetensors"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pushEnv := []string{"COG_CACHE_DIR=" + filepath.Join(t.TempDir(), "push-store")}
+	nodeStore := filepath.Join(t.TempDir(), "node-store")
+	nodeEnv := []string{"COG_CACHE_DIR=" + nodeStore}
+	root := filepath.Join(t.TempDir(), "root")
+	layout := filepath.Join(dir, ".cog", "bundle")
+	proxy := newBlobCounter(t, env.Registry)
+	viaProxy := proxy.host() + "/" + repo.RepositoryStr()
+	mounts := []bindMount{{Source: filepath.Join(root, "src/weights/linear"), Target: "/src/weights/linear"}}
+
+	publish := func(tag string) {
+		runWithEnv(t, dir, pushEnv, env.Binary, "weights", "import")
+		runWithEnv(t, dir, pushEnv, env.Binary, "build", "--progress", "plain", "-t", repo.Tag(tag).String())
+		runWithEnv(t, dir, pushEnv, env.Binary, "push", "--builder", env.Builder, "--progress", "plain", repo.Tag(tag).String())
+	}
+
+	// v1
+	publish("v1")
+	out := runWithEnv(t, dir, nodeEnv, env.Binary, "weights", "pull", viaProxy+":v1", "--dest", root)
+	if !strings.Contains(out, "placed") {
+		t.Errorf("pull output:\n%s", out)
+	}
+	v1bytes := proxy.bytes.Load()
+	if v1bytes < int64(len(big)) || v1bytes > int64(len(big))*11/10 {
+		t.Errorf("cold pull moved %d blob bytes for a %d byte weight", v1bytes, len(big))
+	}
+	for _, p := range []string{"model.safetensors", "filler.safetensors", ".cog/ready"} {
+		if _, err := os.Stat(filepath.Join(root, "src/weights/linear", p)); err != nil {
+			t.Errorf("after the pull: %v", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "src/weights/linear/.cog/downloading")); err == nil {
+		t.Error("downloading marker left after a complete pull")
+	}
+	if got := predict(t, layout, "cog-image.v1", mounts); !reflect.DeepEqual(got, []any{6.5, 14.5}) {
+		t.Fatalf("v1 prediction %v, want [6.5 14.5]", got)
+	}
+
+	// The same pull again: ready with the same set digest, nothing moves.
+	before := proxy.bytes.Load()
+	out = runWithEnv(t, dir, nodeEnv, env.Binary, "weights", "pull", viaProxy+":v1", "--dest", root)
+	if !strings.Contains(out, "unchanged") || proxy.bytes.Load()-before > 4096 {
+		t.Errorf("re-pull of a ready target moved %d blob bytes:\n%s", proxy.bytes.Load()-before, out)
+	}
+
+	// v2: W[0] becomes [2, 2, 3], so the first output goes from 6.5 to 7.5.
+	if err := os.WriteFile(filepath.Join(dir, "weights/linear/model.safetensors"),
+		safetensors([6]float32{2, 2, 3, 4, 5, 6}, [2]float32{0.5, -0.5}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	publish("v2")
+	// Pull v2 the way a node that has the project would: no REF, the
+	// weights of cog.yaml + weights.lock at model: (pointed at the proxy).
+	y, _ := os.ReadFile(filepath.Join(dir, "cog.yaml"))
+	y = []byte(strings.Replace(string(y), "model: 127.0.0.1:5001/examples/cpu-weights", "model: "+viaProxy, 1))
+	if err := os.WriteFile(filepath.Join(dir, "cog.yaml"), y, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before = proxy.bytes.Load()
+	out = runWithEnv(t, dir, nodeEnv, env.Binary, "weights", "pull", "--dest", root, "--json")
+	moved := proxy.bytes.Load() - before
+	if moved > 1<<20 {
+		t.Errorf("v2 pull moved %d blob bytes; only the small changed layer should cross the network", moved)
+	}
+	if !strings.Contains(out, `"layersSkipped":1`) || !strings.Contains(out, `"outcome":"placed"`) {
+		t.Errorf("v2 pull output:\n%s", out)
+	}
+	t.Logf("blob bytes over the network: v1 cold %d, v2 %d", v1bytes, moved)
+	if got := predict(t, layout, "cog-image.v2", mounts); !reflect.DeepEqual(got, []any{7.5, 14.5}) {
+		t.Fatalf("v2 prediction %v, want [7.5 14.5]", got)
+	}
+}
