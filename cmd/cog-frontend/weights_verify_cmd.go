@@ -1,0 +1,74 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cog-frontend/cog-frontend/weights/materialize"
+)
+
+func init() { weightsSubcommands = append(weightsSubcommands, newWeightsVerifyCmd) }
+
+func newWeightsVerifyCmd(_ *projectFlags) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "verify [ROOT|DIR]",
+		Short: "Recompute materialized weights and report each as ok, missing or changed",
+		Long: `Verify hashes the files a weights pull placed under ROOT (default .), or
+in one weight directory DIR, and compares them with what was delivered (the
+file list in each .cog/ready marker). Each weight is ok, missing (no ready
+marker: not pulled, in progress, or failed) or changed, with the first
+differing file. The exit code is 1 unless every weight is ok.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			root := "."
+			if len(args) == 1 {
+				root = args[0]
+			}
+			abs, err := filepath.Abs(root)
+			if err != nil {
+				return err
+			}
+			exp, err := materialize.Delivered(abs)
+			if err != nil {
+				return err
+			}
+			bad := 0
+			var checks []materialize.Check
+			for _, e := range exp {
+				ch := materialize.Verify(e)
+				if ch.Status != materialize.StatusOK {
+					bad++
+				}
+				checks = append(checks, ch)
+			}
+			if asJSON {
+				enc := json.NewEncoder(c.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(checks); err != nil {
+					return err
+				}
+			} else {
+				for _, ch := range checks {
+					line := fmt.Sprintf("%-16s %-8s %s", ch.Name, ch.Status, ch.Place)
+					if ch.File != "" {
+						line += ": " + ch.File
+					}
+					if ch.Why != "" {
+						line += " (" + ch.Why + ")"
+					}
+					fmt.Fprintln(c.OutOrStdout(), line)
+				}
+			}
+			if bad > 0 {
+				return fmt.Errorf("%s not ok; to repair one, remove its directory (or its .cog/ready marker) and pull again", plural(bad, "weight"))
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
