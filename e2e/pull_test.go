@@ -189,4 +189,12 @@ func TestPullRoundTrip(t *testing.T) {
 	if got := predict(t, layout, "cog-image.v2", mounts); !reflect.DeepEqual(got, []any{7.5, 14.5}) {
 		t.Fatalf("v2 prediction %v, want [7.5 14.5]", got)
 	}
+	if out := runWithEnv(t, dir, nodeEnv, env.Binary, "weights", "verify", root); !strings.Contains(out, "linear") || !strings.Contains(out, " ok ") {
+		t.Errorf("verify:\n%s", out)
+	}
+	// Only v2's files are in the target (the swap left nothing of v1).
+	ents, _ := os.ReadDir(filepath.Join(root, "src/weights"))
+	if len(ents) != 1 {
+		t.Errorf("beside the target: %v", ents)
+	}
 }
