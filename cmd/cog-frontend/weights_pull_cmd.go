@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -30,10 +31,11 @@ import (
 func init() { weightsSubcommands = append(weightsSubcommands, newWeightsPullCmd) }
 
 type pullOpts struct {
-	dest   string
-	jobs   int
-	asJSON bool
-	stall  time.Duration
+	hostsDir string
+	dest     string
+	jobs     int
+	asJSON   bool
+	stall    time.Duration
 }
 
 func newWeightsPullCmd(pf *projectFlags) *cobra.Command {
@@ -67,6 +69,7 @@ in ROOT/.cog/bundle-v0/<weights manifest hex>/.`,
 	c.Flags().StringVar(&o.dest, "dest", "", "materialize each weight at ROOT/<target>")
 	c.Flags().IntVar(&o.jobs, "jobs", pull.DefaultJobs, "layers to download at once")
 	c.Flags().BoolVar(&o.asJSON, "json", false, "print progress and results as JSON lines")
+	c.Flags().StringVar(&o.hostsDir, "hosts-dir", os.Getenv("COG_HOSTS_DIR"), "containerd-style registry mirror config: DIR/<registry>/hosts.toml (default $COG_HOSTS_DIR)")
 	c.Flags().DurationVar(&o.stall, "stall-timeout", registry.DefaultStallTimeout, "retry a transfer that moves no bytes for this long")
 	return c
 }
@@ -93,7 +96,7 @@ func runPull(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, ar
 		ref := args[0]
 		names = args[1:]
 		var root string
-		src, root, err = pullSource(ctx, client, ref)
+		src, root, err = pullSource(ctx, client, o.hostsDir, ref)
 		if err != nil {
 			return err
 		}
@@ -102,7 +105,7 @@ func runPull(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, ar
 			return err
 		}
 	} else {
-		src, ws, err = lockWeights(ctx, client, pf, names)
+		src, ws, err = lockWeights(ctx, client, o.hostsDir, pf, names)
 		if err != nil {
 			return err
 		}
@@ -124,7 +127,7 @@ func runPull(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, ar
 
 // pullSource opens REF's registry repository or OCI layout and names the
 // root to resolve there.
-func pullSource(ctx context.Context, client *registry.Client, ref string) (pull.Source, string, error) {
+func pullSource(ctx context.Context, client *registry.Client, hostsDir, ref string) (pull.Source, string, error) {
 	if _, ok := strings.CutPrefix(ref, "oci-layout://"); ok {
 		src, root, err := resolveRoot(ctx, ref)
 		if err != nil {
@@ -144,12 +147,23 @@ func pullSource(ctx context.Context, client *registry.Client, ref string) (pull.
 	if err != nil {
 		return nil, "", err
 	}
-	return pull.RegistrySource{Client: client, Repo: client.Repo(repo, registry.Pull)}, r.Identifier(), nil
+	src, err := registrySource(client, hostsDir, repo)
+	return src, r.Identifier(), err
+}
+
+// registrySource is repo, through the mirrors hostsDir configures for its
+// registry.
+func registrySource(client *registry.Client, hostsDir string, repo name.Repository) (pull.Source, error) {
+	hf, err := pull.LoadHosts(hostsDir, repo.RegistryStr())
+	if err != nil {
+		return nil, err
+	}
+	return pull.MirrorsFor(client, hf, repo)
 }
 
 // lockWeights resolves the weights of ./cog.yaml + weights.lock at the
 // repository named by model:.
-func lockWeights(ctx context.Context, client *registry.Client, pf *projectFlags, names []string) (pull.Source, []pull.Weight, error) {
+func lockWeights(ctx context.Context, client *registry.Client, hostsDir string, pf *projectFlags, names []string) (pull.Source, []pull.Weight, error) {
 	p, err := loadProject(*pf.Dir, *pf.File, *pf.Lock)
 	if err != nil {
 		return nil, nil, fmt.Errorf("no REF given, so the weights of cog.yaml are pulled: %w", err)
@@ -173,7 +187,10 @@ func lockWeights(ctx context.Context, client *registry.Client, pf *projectFlags,
 	for _, w := range lock.Weights {
 		digests = append(digests, w.Digest)
 	}
-	src := pull.RegistrySource{Client: client, Repo: client.Repo(repo, registry.Pull)}
+	src, err := registrySource(client, hostsDir, repo)
+	if err != nil {
+		return nil, nil, err
+	}
 	ws, err := pull.ResolveDigests(ctx, src, digests)
 	if err != nil {
 		return nil, nil, err
