@@ -197,4 +197,28 @@ func TestPullRoundTrip(t *testing.T) {
 	if len(ents) != 1 {
 		t.Errorf("beside the target: %v", ents)
 	}
+
+	// Through a mirror: a new node (empty store and root) pulls the bundle
+	// by its real name, and a containerd-style hosts.toml sends the reads
+	// to a mirror (the counting proxy) in front of the real registry,
+	// after a dead one.
+	hosts := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(hosts, env.Registry), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	toml := "server = \"http://" + env.Registry + "\"\n\n[host.\"http://127.0.0.1:1\"]\n  capabilities = [\"pull\", \"resolve\"]\n\n" +
+		"[host.\"http://" + proxy.host() + "\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
+	if err := os.WriteFile(filepath.Join(hosts, env.Registry, "hosts.toml"), []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before = proxy.bytes.Load()
+	root3 := filepath.Join(t.TempDir(), "root")
+	runWithEnv(t, dir, []string{"COG_CACHE_DIR=" + filepath.Join(t.TempDir(), "store3"), "COG_HOSTS_DIR=" + hosts},
+		env.Binary, "weights", "pull", repo.Tag("v2").String(), "--dest", root3)
+	if moved := proxy.bytes.Load() - before; moved < int64(len(big)) {
+		t.Errorf("the mirror served %d blob bytes of a %d byte weight", moved, len(big))
+	}
+	if out := runWithEnv(t, dir, nil, env.Binary, "weights", "verify", root3); !strings.Contains(out, " ok ") {
+		t.Errorf("verify after the mirrored pull:\n%s", out)
+	}
 }
