@@ -31,6 +31,7 @@ import (
 func init() { weightsSubcommands = append(weightsSubcommands, newWeightsPullCmd) }
 
 type pullOpts struct {
+	maxStore string
 	hostsDir string
 	dest     string
 	jobs     int
@@ -69,6 +70,7 @@ in ROOT/.cog/bundle-v0/<weights manifest hex>/.`,
 	c.Flags().StringVar(&o.dest, "dest", "", "materialize each weight at ROOT/<target>")
 	c.Flags().IntVar(&o.jobs, "jobs", pull.DefaultJobs, "layers to download at once")
 	c.Flags().BoolVar(&o.asJSON, "json", false, "print progress and results as JSON lines")
+	c.Flags().StringVar(&o.maxStore, "max-store-size", os.Getenv("COG_STORE_MAX_SIZE"), "after the pull, prune unreferenced blobs, least recently used first, until the store is at most SIZE (default $COG_STORE_MAX_SIZE)")
 	c.Flags().StringVar(&o.hostsDir, "hosts-dir", os.Getenv("COG_HOSTS_DIR"), "containerd-style registry mirror config: DIR/<registry>/hosts.toml (default $COG_HOSTS_DIR)")
 	c.Flags().DurationVar(&o.stall, "stall-timeout", registry.DefaultStallTimeout, "retry a transfer that moves no bytes for this long")
 	return c
@@ -85,6 +87,12 @@ func runPull(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, ar
 	st, err := store.Open(dir)
 	if err != nil {
 		return err
+	}
+	maxStore := int64(-1)
+	if o.maxStore != "" {
+		if maxStore, err = units.FromHumanSize(o.maxStore); err != nil {
+			return fmt.Errorf("--max-store-size %q: %w", o.maxStore, err)
+		}
 	}
 	client := &registry.Client{StallTimeout: o.stall}
 	var (
@@ -119,10 +127,25 @@ func runPull(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, ar
 			return err
 		}
 		p = &materialize.Placer{Store: st, Root: abs, Notify: out.notice}
+		if err := st.AddRoot(abs); err != nil {
+			return err
+		}
+	}
+	// Held while files are in the store but not yet linked: a prune waits.
+	unlock, err := st.UseLock(ctx)
+	if err != nil {
+		return err
 	}
 	start := time.Now()
 	res := materialize.Deliver(ctx, f, p, ws)
-	return out.results(res, &f.Stats, time.Since(start))
+	unlock()
+	if err := out.results(res, &f.Stats, time.Since(start)); err != nil {
+		return err
+	}
+	if maxStore >= 0 {
+		return prune(ctx, stderr, st, nil, map[string]bool{}, maxStore, false, false)
+	}
+	return nil
 }
 
 // pullSource opens REF's registry repository or OCI layout and names the

@@ -97,3 +97,21 @@ func TestPlaceNeedsFilesInStore(t *testing.T) {
 		t.Fatalf("store-only delivery: %+v", res[0])
 	}
 }
+
+func TestReferencedCollectsReadyFiles(t *testing.T) {
+	e := newEnv(t)
+	files := v1files()
+	pulltest.Publish(e.reg, repo, "v1", pulltest.Weight("m", "/src/w", files, testPack))
+	e.deliver(t, e.resolve(t, "v1"))
+	refs, err := Referenced([]string{e.root, t.TempDir(), filepath.Join(e.root, "gone")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refs) != len(files) {
+		t.Fatalf("%d references for %d files", len(refs), len(files))
+	}
+	os.WriteFile(filepath.Join(e.root, "src/w/.cog/ready"), []byte("{"), 0o644)
+	if _, err := Referenced([]string{e.root}); err == nil {
+		t.Fatal("a corrupt ready marker went unnoticed")
+	}
+}

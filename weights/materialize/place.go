@@ -317,6 +317,7 @@ func (p *Placer) link(digest, dst string) error {
 	}
 	err = link(src, dst)
 	if err == nil {
+		p.Store.Touch(digest)
 		return nil
 	}
 	if !errors.Is(err, syscall.EXDEV) && !errors.Is(err, syscall.EPERM) && !errors.Is(err, syscall.EMLINK) {
@@ -327,6 +328,7 @@ func (p *Placer) link(digest, dst string) error {
 			p.Notify(fmt.Sprintf("copying files instead of hard-linking them: %s and %s cannot share files (%v); put the content store (COG_CACHE_DIR) on the same file system to save the space and time", p.Store.Root(), p.Root, errors.Unwrap(err)))
 		}
 	})
+	p.Store.Touch(digest)
 	return copyFile(src, dst)
 }
 

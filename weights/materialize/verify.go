@@ -182,3 +182,28 @@ func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// Referenced collects the file digests that the weights delivered under
+// roots use (from their ready markers), for a prune of the store. A root
+// that no longer exists references nothing.
+func Referenced(roots []string) (map[string]bool, error) {
+	refs := map[string]bool{}
+	for _, r := range roots {
+		if _, err := os.Stat(r); err != nil {
+			continue
+		}
+		exp, err := Delivered(r)
+		if err != nil {
+			if strings.HasPrefix(err.Error(), "no delivered weights") {
+				continue
+			}
+			return nil, err
+		}
+		for _, e := range exp {
+			for _, f := range e.Files {
+				refs[f.Digest] = true
+			}
+		}
+	}
+	return refs, nil
+}

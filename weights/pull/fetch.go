@@ -158,6 +158,9 @@ func (f *Fetcher) complete(files []File) bool {
 			return false
 		}
 	}
+	for _, fl := range files {
+		f.Store.Touch(fl.Digest) // used again: last in line for eviction
+	}
 	return true
 }
 
