@@ -3,6 +3,7 @@ package pull
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/cog-frontend/cog-frontend/internal/ctxio"
 	"github.com/cog-frontend/cog-frontend/weights/pack"
+	"github.com/cog-frontend/cog-frontend/weights/store"
 	"github.com/cog-frontend/cog-frontend/wire"
 )
 
@@ -164,10 +166,13 @@ func putFile(ctx context.Context, layer string, f File, r io.Reader, sink Sink) 
 			return err
 		}
 	} else if _, err := sink.Put(ctx, f.Digest, cr); err != nil {
-		if cr.err != nil {
+		switch {
+		case cr.err != nil:
 			return cr.err // the stream broke, not the content
+		case errors.Is(err, store.ErrDigestMismatch):
+			return &ErrUnsafe{Layer: layer, Entry: f.Path, Why: err.Error()}
 		}
-		return &ErrUnsafe{Layer: layer, Entry: f.Path, Why: err.Error()}
+		return fmt.Errorf("layer %s: storing %s: %w", layer, f.Path, err) // the store failed (a full disk)
 	} else if _, err := io.Copy(io.Discard, cr); err != nil {
 		return err
 	}

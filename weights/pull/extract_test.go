@@ -12,6 +12,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/cog-frontend/cog-frontend/weights/store"
 	"github.com/cog-frontend/cog-frontend/wire"
 )
 
@@ -27,7 +28,7 @@ func (m *memSink) Put(_ context.Context, expected string, r io.Reader) (string, 
 	}
 	got := digest.FromBytes(b).String()
 	if expected != "" && got != expected {
-		return "", fmt.Errorf("wrote %s, expected %s", got, expected)
+		return "", fmt.Errorf("wrote %s, expected %s: %w", got, expected, store.ErrDigestMismatch)
 	}
 	if m.blobs == nil {
 		m.blobs = map[string][]byte{}
