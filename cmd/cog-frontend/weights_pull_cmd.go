@@ -282,8 +282,10 @@ func (p *pullPrinter) event(e pull.Event) {
 		line += " " + units.BytesSize(float64(e.Total))
 	case pull.EventProgress, pull.EventDone:
 		line += fmt.Sprintf(" %s / %s", units.BytesSize(float64(e.Bytes)), units.BytesSize(float64(e.Total)))
-		if el := now.Sub(p.started[key]).Seconds(); el > 0 && e.Kind == pull.EventProgress {
-			line += fmt.Sprintf(" %s/s", units.BytesSize(float64(e.Bytes)/el))
+		if el := now.Sub(p.started[key]).Seconds(); el > 0 && e.Kind == pull.EventProgress && e.Bytes > 0 {
+			rate := float64(e.Bytes) / el
+			eta := time.Duration(float64(e.Total-e.Bytes) / rate * float64(time.Second)).Round(time.Second)
+			line += fmt.Sprintf(" %s/s, %s left", units.BytesSize(rate), eta)
 		}
 	case pull.EventFailed:
 		line += " " + e.Err.Error()

@@ -401,3 +401,38 @@ func TestPullFromOCILayout(t *testing.T) {
 		t.Error("a tag resolved in a layout source")
 	}
 }
+
+func TestPullCancelledKeepsThePartialForTheNextRun(t *testing.T) {
+	e := newEnv(t)
+	data := randBytes(11, 6<<20)
+	pulltest.Publish(e.reg, repo, "v1", pulltest.Weight("big", "/src/big", map[string][]byte{"model.safetensors": data}, testPack))
+	ws, err := pull.Resolve(context.Background(), e.src, "v1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := e.fetcher()
+	f.RangeJobs = 1
+	f.Events = func(ev pull.Event) { // Ctrl-C once 4 MiB have arrived
+		if ev.Kind == pull.EventProgress {
+			cancel()
+		}
+	}
+	errs := f.Fetch(ctx, ws)
+	if errs[0] == nil {
+		t.Fatal("a cancelled pull succeeded")
+	}
+	left, _ := filepath.Glob(filepath.Join(e.st.Root(), "downloads", "*.partial"))
+	if len(left) != 1 {
+		t.Fatalf("partial downloads after Ctrl-C: %v", left)
+	}
+	f2 := e.fetcher()
+	fetchAll(t, f2, ws)
+	checkStored(t, e.st, map[string][]byte{"f": data})
+	if f2.Stats.BytesResumed.Load() < 4<<20 {
+		t.Errorf("the second run kept %d bytes", f2.Stats.BytesResumed.Load())
+	}
+	if f2.Stats.BytesResumed.Load()+f2.Stats.BytesFetched.Load() > int64(len(data))+64<<10 {
+		t.Errorf("resumed %d + fetched %d for a %d byte file", f2.Stats.BytesResumed.Load(), f2.Stats.BytesFetched.Load(), len(data))
+	}
+}
