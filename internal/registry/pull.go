@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -22,12 +21,6 @@ import (
 func (c *Client) Retry(ctx context.Context, what string, f func() (bool, error)) error {
 	c.defaults()
 	return c.retry(ctx, what, f)
-}
-
-// Stall is the client's stall timeout.
-func (c *Client) Stall() time.Duration {
-	c.defaults()
-	return c.StallTimeout
 }
 
 // GetBlobRange streams length bytes of d from offset (length < 0: to the
