@@ -192,6 +192,18 @@ func TestPullRoundTrip(t *testing.T) {
 	if out := runWithEnv(t, dir, nodeEnv, env.Binary, "weights", "verify", root); !strings.Contains(out, "linear") || !strings.Contains(out, " ok ") {
 		t.Errorf("verify:\n%s", out)
 	}
+	// The node's store lifecycle: v1's model file is no longer used by any
+	// target, the filler is (hard-linked): prune removes exactly the former.
+	out = runWithEnv(t, dir, nodeEnv, env.Binary, "weights", "prune", "--json")
+	var rep struct {
+		Removed []string `json:"removed"`
+	}
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &rep); err != nil || len(rep.Removed) != 1 {
+		t.Errorf("prune: %v\n%s", err, out)
+	}
+	if out := runWithEnv(t, dir, nodeEnv, env.Binary, "weights", "verify", root); !strings.Contains(out, " ok ") {
+		t.Errorf("verify after prune:\n%s", out)
+	}
 	// Only v2's files are in the target (the swap left nothing of v1).
 	ents, _ := os.ReadDir(filepath.Join(root, "src/weights"))
 	if len(ents) != 1 {
