@@ -33,6 +33,7 @@ type Result struct {
 func Deliver(ctx context.Context, f *pull.Fetcher, p *Placer, ws []pull.Weight) []Result {
 	res := make([]Result, len(ws))
 	var todo []int
+	places := map[string]string{}
 	for i, w := range ws {
 		res[i].Weight = w
 		if p == nil {
@@ -40,6 +41,12 @@ func Deliver(ctx context.Context, f *pull.Fetcher, p *Placer, ws []pull.Weight) 
 			continue
 		}
 		res[i].Place = p.Dir(w)
+		key := p.Markers(w)
+		if other, dup := places[key]; dup {
+			res[i].Outcome, res[i].Err = OutcomeFailed, fmt.Errorf("%s: %s also delivers to %s; select one of them by name", w, other, res[i].Place)
+			continue
+		}
+		places[key] = w.String()
 		unlock, err := p.Lock(ctx, w)
 		if err != nil {
 			res[i].Outcome, res[i].Err = OutcomeFailed, err

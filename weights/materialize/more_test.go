@@ -115,3 +115,14 @@ func TestReferencedCollectsReadyFiles(t *testing.T) {
 		t.Fatal("a corrupt ready marker went unnoticed")
 	}
 }
+
+func TestDeliverRefusesTwoWeightsInOnePlace(t *testing.T) {
+	e := newEnv(t)
+	a := pulltest.Weight("a", "/src/w", map[string][]byte{"x": []byte("x")}, testPack)
+	b := pulltest.Weight("b", "/src/w", map[string][]byte{"y": []byte("y")}, testPack)
+	pulltest.Publish(e.reg, repo, "v1", a, b)
+	res := e.deliver(t, e.resolve(t, "v1"))
+	if res[0].Outcome != OutcomePlaced || res[1].Outcome != OutcomeFailed {
+		t.Fatalf("%+v", res)
+	}
+}
