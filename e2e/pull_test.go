@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"reflect"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -232,5 +234,115 @@ func TestPullRoundTrip(t *testing.T) {
 	}
 	if out := runWithEnv(t, dir, nil, env.Binary, "weights", "verify", root3); !strings.Contains(out, " ok ") {
 		t.Errorf("verify after the mirrored pull:\n%s", out)
+	}
+}
+
+// throttled is a counting proxy in front of the registry that serves blob
+// bodies at about rate bytes per second, so a test can kill a pull halfway.
+func newThrottledCounter(t *testing.T, registry string, rate int64) *blobCounter {
+	t.Helper()
+	target, _ := url.Parse("http://" + registry)
+	c := &blobCounter{}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.FlushInterval = -1
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.Method == http.MethodGet && strings.Contains(resp.Request.URL.Path, "/blobs/sha256:") {
+			c.gets.Add(1)
+			resp.Body = &slowBody{ReadCloser: resp.Body, n: &c.bytes, rate: rate}
+		}
+		return nil
+	}
+	c.srv = httptest.NewServer(rp)
+	t.Cleanup(c.srv.Close)
+	return c
+}
+
+type slowBody struct {
+	io.ReadCloser
+	n    *atomic.Int64
+	rate int64
+}
+
+func (s *slowBody) Read(b []byte) (int, error) {
+	if len(b) > 64<<10 {
+		b = b[:64<<10]
+	}
+	n, err := s.ReadCloser.Read(b)
+	s.n.Add(int64(n))
+	time.Sleep(time.Duration(int64(n) * int64(time.Second) / s.rate))
+	return n, err
+}
+
+// TestPullResumesAfterKill9: a pull killed with SIGKILL halfway through a
+// 64 MiB layer leaves no file in the target and nothing unverified in the
+// store; the next run continues from the kept bytes, so the bytes over the
+// network across both runs stay within 1.1x the weight.
+func TestPullResumesAfterKill9(t *testing.T) {
+	env := testEnv(t)
+	repo := uniqueRepo(t, env.Registry, "pull-kill")
+	dir, _ := weightsProject(t, env, repo.String())
+	writeImageLayout(t, filepath.Join(dir, "img"))
+	run(t, dir, env.Binary, "bundle", "--image", "oci-layout://"+filepath.Join(dir, "img")+":latest", "--push", repo.Tag("v1").String(), "--progress", "plain")
+	lraw, _ := os.ReadFile(filepath.Join(dir, "weights.lock"))
+	var lk struct {
+		Weights []struct{ SizeCompressed int64 }
+	}
+	if err := json.Unmarshal(lraw, &lk); err != nil || len(lk.Weights) != 1 {
+		t.Fatalf("weights.lock: %v", err)
+	}
+	weight := lk.Weights[0].SizeCompressed
+
+	proxy := newThrottledCounter(t, env.Registry, 24<<20)
+	ref := proxy.host() + "/" + repo.RepositoryStr() + ":v1"
+	nodeEnv := append(os.Environ(), "COG_CACHE_DIR="+filepath.Join(t.TempDir(), "node-store"))
+	root := filepath.Join(t.TempDir(), "root")
+	first := exec.Command(env.Binary, "weights", "pull", ref, "--dest", root)
+	first.Env = nodeEnv
+	var out1 bytes.Buffer
+	first.Stdout, first.Stderr = &out1, &out1
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for proxy.bytes.Load() < weight*45/100 {
+		if time.Now().After(deadline) {
+			_ = first.Process.Kill()
+			t.Fatalf("the first pull never got to 45%%:\n%s", out1.String())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	_ = first.Process.Signal(syscall.SIGKILL)
+	_ = first.Wait()
+	atKill := proxy.bytes.Load()
+	t.Logf("killed after %d of %d bytes\n%s", atKill, weight, out1.String())
+	if atKill >= weight {
+		t.Fatal("the first pull finished before the kill; nothing to resume")
+	}
+	target := filepath.Join(root, "src/weights/minilm")
+	if _, err := os.Stat(filepath.Join(target, ".cog/downloading")); err != nil {
+		t.Errorf("no downloading marker after the kill: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(target, "model.safetensors")); err == nil {
+		t.Error("a file of the interrupted pull is in the target")
+	}
+	second := exec.Command(env.Binary, "weights", "pull", ref, "--dest", root, "--json")
+	second.Env = nodeEnv
+	out2, err := second.CombinedOutput()
+	if err != nil {
+		t.Fatalf("second pull: %v\n%s", err, out2)
+	}
+	total := proxy.bytes.Load()
+	t.Logf("blob bytes across both runs: %d for a %d byte weight (%.3fx)", total, weight, float64(total)/float64(weight))
+	if !strings.Contains(string(out2), `"event":"resume"`) {
+		t.Errorf("the second pull did not resume:\n%s", out2)
+	}
+	if float64(total) > 1.1*float64(weight) {
+		t.Errorf("%d bytes over the network for a %d byte weight across the kill (%.2fx), want at most 1.1x", total, weight, float64(total)/float64(weight))
+	}
+	if _, err := os.Stat(filepath.Join(target, ".cog/ready")); err != nil {
+		t.Errorf("not ready after the second pull: %v", err)
+	}
+	if out := runWithEnv(t, dir, nil, env.Binary, "weights", "verify", root); !strings.Contains(out, " ok ") {
+		t.Errorf("verify:\n%s", out)
 	}
 }
