@@ -7,12 +7,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cog-frontend/cog-frontend/weights"
 	"github.com/cog-frontend/cog-frontend/weights/materialize"
 )
 
 func init() { weightsSubcommands = append(weightsSubcommands, newWeightsVerifyCmd) }
 
-func newWeightsVerifyCmd(_ *projectFlags) *cobra.Command {
+func newWeightsVerifyCmd(pf *projectFlags) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "verify [ROOT|DIR]",
@@ -21,7 +22,10 @@ func newWeightsVerifyCmd(_ *projectFlags) *cobra.Command {
 in one weight directory DIR, and compares them with what was delivered (the
 file list in each .cog/ready marker). Each weight is ok, missing (no ready
 marker: not pulled, in progress, or failed) or changed, with the first
-differing file. The exit code is 1 unless every weight is ok.`,
+differing file. In a project (./cog.yaml with a weights.lock), each weight
+of the lock is also expected at ROOT/<target> in its locked version: one
+not delivered is missing, one holding another set digest is changed. The
+exit code is 1 unless every weight is ok.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			root := "."
@@ -32,7 +36,7 @@ differing file. The exit code is 1 unless every weight is ok.`,
 			if err != nil {
 				return err
 			}
-			exp, err := materialize.Delivered(abs)
+			exp, err := expectedUnder(abs, pf)
 			if err != nil {
 				return err
 			}
@@ -71,4 +75,35 @@ differing file. The exit code is 1 unless every weight is ok.`,
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
+}
+
+// expectedUnder is what root should hold: the weights of the project's
+// lock (if there is a project), then every other delivered weight found
+// by its ready marker.
+func expectedUnder(root string, pf *projectFlags) ([]materialize.Expected, error) {
+	var exp []materialize.Expected
+	seen := map[string]bool{}
+	if p, err := loadProject(*pf.Dir, *pf.File, *pf.Lock); err == nil {
+		if lock, err := weights.LoadLock(p.LockPath); err == nil {
+			for _, w := range lock.Weights {
+				var files []materialize.ReadyFile
+				for _, f := range w.Files {
+					files = append(files, materialize.ReadyFile{Path: f.Path, Size: f.Size, Digest: f.Digest})
+				}
+				e := materialize.ForWeight(root, w.Name, w.Target, w.SetDigest, files)
+				seen[e.Marker] = true
+				exp = append(exp, e)
+			}
+		}
+	}
+	found, err := materialize.Delivered(root)
+	if err != nil && len(exp) == 0 {
+		return nil, err
+	}
+	for _, e := range found {
+		if !seen[e.Marker] {
+			exp = append(exp, e)
+		}
+	}
+	return exp, nil
 }

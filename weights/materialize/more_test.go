@@ -5,7 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/cog-frontend/cog-frontend/weights/pack"
 
 	"github.com/cog-frontend/cog-frontend/weights/pull"
 	"github.com/cog-frontend/cog-frontend/weights/pull/pulltest"
@@ -124,5 +127,26 @@ func TestDeliverRefusesTwoWeightsInOnePlace(t *testing.T) {
 	res := e.deliver(t, e.resolve(t, "v1"))
 	if res[0].Outcome != OutcomePlaced || res[1].Outcome != OutcomeFailed {
 		t.Fatalf("%+v", res)
+	}
+}
+
+func TestVerifyAgainstAWantedSetDigest(t *testing.T) {
+	e := newEnv(t)
+	files := v1files()
+	w := pulltest.Weight("m", "/src/w", files, testPack)
+	pulltest.Publish(e.reg, repo, "v1", w)
+	e.deliver(t, e.resolve(t, "v1"))
+	var rf []ReadyFile
+	for p, b := range files {
+		rf = append(rf, ReadyFile{Path: p, Size: int64(len(b)), Digest: pack.Digest(b)})
+	}
+	if c := Verify(ForWeight(e.root, "m", "/src/w", w.SetDigest, rf)); c.Status != StatusOK {
+		t.Fatalf("%+v", c)
+	}
+	if c := Verify(ForWeight(e.root, "m", "/src/w", "sha256:other", rf)); c.Status != StatusChanged || !strings.Contains(c.Why, "want sha256:other") {
+		t.Fatalf("%+v", c)
+	}
+	if c := Verify(ForWeight(e.root, "n", "/src/absent", w.SetDigest, rf)); c.Status != StatusMissing {
+		t.Fatalf("%+v", c)
 	}
 }

@@ -40,6 +40,15 @@ type Expected struct {
 	Root   string // v0: files are at Root+path
 	Marker string // the ready marker to find
 	Files  []ReadyFile
+	// SetDigest, when set, is the version wanted (e.g. from weights.lock):
+	// a ready marker naming another is a change.
+	SetDigest string
+}
+
+// ForWeight is what a v1 weight's place under root should hold.
+func ForWeight(root, name, target, setDigest string, files []ReadyFile) Expected {
+	dir := filepath.Join(root, filepath.FromSlash(target))
+	return Expected{Name: name, Dir: dir, Marker: filepath.Join(dir, MarkerDir, MarkerReady), Files: files, SetDigest: setDigest}
 }
 
 // Verify recomputes the files of e and reports ok, missing, or changed
@@ -58,6 +67,16 @@ func Verify(e Expected) Check {
 			c.Why = "a delivery is in progress (or was interrupted)"
 		}
 		return c
+	}
+	if e.SetDigest != "" {
+		if r, err := ReadReady(e.Marker); err != nil || r.SetDigest != e.SetDigest {
+			got := "an unreadable marker"
+			if r != nil {
+				got = "set digest " + r.SetDigest
+			}
+			c.Status, c.Why = StatusChanged, fmt.Sprintf("holds %s, want %s", got, e.SetDigest)
+			return c
+		}
 	}
 	files := append([]ReadyFile(nil), e.Files...)
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
