@@ -229,10 +229,62 @@ type pullPrinter struct {
 	json     bool
 	last     map[string]time.Time
 	started  map[string]time.Time
+
+	// On a terminal: one status line, redrawn, with the totals.
+	tty      bool
+	got      map[string]int64 // bytes received per layer (this run)
+	totals   map[string]int64 // bytes to receive per layer (this run)
+	kept     map[string]int64 // bytes kept from an earlier run per layer
+	begin    time.Time
+	drawn    time.Time
+	statusOn bool
 }
 
 func newPullPrinter(out, err io.Writer, asJSON bool) *pullPrinter {
-	return &pullPrinter{out: out, err: err, json: asJSON, last: map[string]time.Time{}, started: map[string]time.Time{}}
+	p := &pullPrinter{out: out, err: err, json: asJSON, last: map[string]time.Time{}, started: map[string]time.Time{},
+		got: map[string]int64{}, totals: map[string]int64{}, kept: map[string]int64{}, begin: time.Now()}
+	if f, ok := err.(*os.File); ok && !asJSON {
+		if fi, e := f.Stat(); e == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb" {
+			p.tty = true
+		}
+	}
+	return p
+}
+
+// status redraws the terminal's status line: bytes so far, rate, ETA.
+func (p *pullPrinter) status(total int64, force bool) {
+	now := time.Now()
+	if !force && now.Sub(p.drawn) < 200*time.Millisecond {
+		return
+	}
+	p.drawn = now
+	var got int64
+	for _, n := range p.got {
+		got += n
+	}
+	line := "pulling: " + units.BytesSize(float64(got))
+	if total > got {
+		line += " of " + units.BytesSize(float64(total))
+	}
+	if el := now.Sub(p.begin).Seconds(); el > 0 && got > 0 {
+		rate := float64(got) / el
+		line += fmt.Sprintf(", %s/s", units.BytesSize(rate))
+		if total > got {
+			line += fmt.Sprintf(", %s left", time.Duration(float64(total-got)/rate*float64(time.Second)).Round(time.Second))
+		}
+	}
+	fmt.Fprintf(p.err, "\r\x1b[K%s", line)
+	p.statusOn = true
+}
+
+func (p *pullPrinter) resumed(layer string) int64 { return p.kept[layer] }
+
+// clearStatus removes the status line before a permanent line.
+func (p *pullPrinter) clearStatus() {
+	if p.statusOn {
+		fmt.Fprint(p.err, "\r\x1b[K")
+		p.statusOn = false
+	}
 }
 
 func (p *pullPrinter) emitJSON(v any) {
@@ -247,6 +299,7 @@ func (p *pullPrinter) notice(s string) {
 		p.emitJSON(map[string]string{"event": "notice", "message": s})
 		return
 	}
+	p.clearStatus()
 	fmt.Fprintln(p.err, "notice:", s)
 }
 
@@ -258,7 +311,28 @@ func (p *pullPrinter) event(e pull.Event) {
 	if e.Kind == pull.EventStart || e.Kind == pull.EventResume {
 		p.started[key] = now
 	}
-	if e.Kind == pull.EventProgress {
+	if e.Kind == pull.EventResume {
+		p.kept[key] = e.Bytes
+	}
+	if p.tty {
+		switch e.Kind {
+		case pull.EventProgress, pull.EventDone:
+			p.got[key] = e.Bytes - p.resumed(key)
+		}
+		p.totals[key] = e.Total - p.resumed(key)
+		if e.Kind == pull.EventSkip {
+			delete(p.totals, key)
+		}
+		if e.Kind == pull.EventProgress {
+			var total int64
+			for _, n := range p.totals {
+				total += n
+			}
+			p.status(total, false)
+			return
+		}
+		p.clearStatus()
+	} else if e.Kind == pull.EventProgress {
 		if now.Sub(p.last[key]) < 2*time.Second {
 			return
 		}
@@ -296,6 +370,7 @@ func (p *pullPrinter) event(e pull.Event) {
 func (p *pullPrinter) results(res []materialize.Result, st *pull.Stats, took time.Duration) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.clearStatus()
 	failed := 0
 	for _, r := range res {
 		if r.Outcome == materialize.OutcomeFailed {

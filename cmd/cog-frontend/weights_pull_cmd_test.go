@@ -8,11 +8,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cog-frontend/cog-frontend/internal/registry/registrytest"
 	"github.com/cog-frontend/cog-frontend/weights/pack"
+	"github.com/cog-frontend/cog-frontend/weights/pull"
 	"github.com/cog-frontend/cog-frontend/weights/pull/pulltest"
 	"github.com/cog-frontend/cog-frontend/weights/store"
 )
@@ -119,3 +123,23 @@ func TestIsRef(t *testing.T) {
 		}
 	}
 }
+
+func TestPullPrinterTerminalStatusLine(t *testing.T) {
+	var buf bytes.Buffer
+	p := newPullPrinter(&buf, &buf, false)
+	p.tty = true
+	l := digestOf("layer")
+	p.event(pull.Event{Kind: pull.EventResume, Weight: "w", Layer: l, Bytes: 100, Total: 1000})
+	p.begin = p.begin.Add(-time.Second)
+	p.event(pull.Event{Kind: pull.EventProgress, Weight: "w", Layer: l, Bytes: 400, Total: 1000})
+	p.event(pull.Event{Kind: pull.EventDone, Weight: "w", Layer: l, Bytes: 1000, Total: 1000})
+	p.notice("copying")
+	out := buf.String()
+	for _, want := range []string{"resume", "\r\x1b[Kpulling: 300B of 900B, 300B/s, 2s left", "done", "notice: copying"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%q", want, out)
+		}
+	}
+}
+
+func digestOf(s string) digest.Digest { return digest.FromString(s) }
