@@ -150,3 +150,25 @@ func TestVerifyAgainstAWantedSetDigest(t *testing.T) {
 		t.Fatalf("%+v", c)
 	}
 }
+
+func TestFebruary2026NewVersionRetiresTheOldReadyMarker(t *testing.T) {
+	e := newEnv(t)
+	publish := func(tag, data string) {
+		m, layers := pulltest.V0(pulltest.V0File{Name: "model", Dest: "/src/weights/model.bin", Data: []byte(data)})
+		for _, l := range layers {
+			e.reg.PutBlob(repo, l)
+		}
+		e.reg.PutManifest(repo, tag, "application/vnd.oci.image.manifest.v1+json", m)
+	}
+	publish("v1", "one")
+	publish("v2", "two")
+	v1 := e.resolve(t, "v1")
+	e.deliver(t, v1)
+	e.deliver(t, e.resolve(t, "v2"))
+	if _, err := os.Stat(filepath.Join(e.root, V0MarkerDir, v1[0].Manifest.Encoded(), MarkerReady)); err == nil {
+		t.Fatal("v1 still claims to be ready after v2 replaced its file")
+	}
+	if b, _ := os.ReadFile(filepath.Join(e.root, "src/weights/model.bin")); string(b) != "two" {
+		t.Fatalf("file holds %q", b)
+	}
+}

@@ -138,7 +138,36 @@ func (p *Placer) Begin(w pull.Weight) error {
 		return fmt.Errorf("%s: write marker: %w", m, err)
 	}
 	_ = os.Remove(filepath.Join(m, MarkerFailed))
+	if w.Format == pull.FormatV0 {
+		p.retireV0(w)
+	}
 	return nil
+}
+
+// retireV0 removes the ready markers of other February 2026 deliveries
+// that share a file with w: their files are about to be replaced one by
+// one, so they are no longer whole.
+func (p *Placer) retireV0(w pull.Weight) {
+	mine := map[string]bool{}
+	for _, f := range w.Files {
+		mine[f.Path] = true
+	}
+	others, _ := filepath.Glob(filepath.Join(p.Root, filepath.FromSlash(V0MarkerDir), "*", MarkerReady))
+	for _, m := range others {
+		if filepath.Dir(m) == p.Markers(w) {
+			continue
+		}
+		r, err := ReadReady(m)
+		if err != nil {
+			continue
+		}
+		for _, f := range r.Files {
+			if mine[f.Path] {
+				_ = os.Remove(m)
+				break
+			}
+		}
+	}
 }
 
 // Fail records err in the failed marker and removes the ready and
