@@ -346,3 +346,31 @@ func TestPullResumesAfterKill9(t *testing.T) {
 		t.Errorf("verify:\n%s", out)
 	}
 }
+
+// TestPullBuildxRoute: the model image built by plain `docker buildx build
+// -f cog.yaml` through the frontend image, its weights attached by
+// `cog-frontend bundle`, pulled by `weights pull --dest` into an empty root,
+// and the image run under runc with the pulled weight: the prediction the
+// weights determine.
+func TestPullBuildxRoute(t *testing.T) {
+	env := testEnv(t)
+	fe := frontendImage(t, env)
+	repo := uniqueRepo(t, env.Registry, "pull-buildx")
+	dir := prepareExample(t, env, "cpu-weights", fe)
+	pushEnv := []string{"COG_CACHE_DIR=" + filepath.Join(t.TempDir(), "push-store")}
+	runWithEnv(t, dir, pushEnv, env.Binary, "weights", "import")
+	layout := filepath.Join(t.TempDir(), "oci")
+	mustBuildx(t, env, dir, "-f", "cog.yaml", "--output", "type=oci,dest="+layout+",tar=false", ".")
+	runWithEnv(t, dir, pushEnv, env.Binary, "bundle", "--image", "oci-layout://"+layout+":latest", "--push", repo.Tag("v1").String(), "--progress", "plain")
+
+	root := filepath.Join(t.TempDir(), "root")
+	out := runWithEnv(t, t.TempDir(), []string{"COG_CACHE_DIR=" + filepath.Join(t.TempDir(), "node-store")},
+		env.Binary, "weights", "pull", repo.Tag("v1").String(), "--dest", root)
+	if !strings.Contains(out, "placed") {
+		t.Errorf("pull output:\n%s", out)
+	}
+	mounts := []bindMount{{Source: filepath.Join(root, "src/weights/linear"), Target: "/src/weights/linear"}}
+	if got := predict(t, layout, "latest", mounts); !reflect.DeepEqual(got, []any{6.5, 14.5}) {
+		t.Fatalf("prediction %v, want [6.5 14.5]", got)
+	}
+}
