@@ -62,7 +62,6 @@ target "_example" {
   }
   args = {
     BUILDKIT_SYNTAX = "cog-frontend"
-    COG_VERSION     = VERSION
   }
 }
 

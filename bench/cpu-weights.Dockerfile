@@ -2,7 +2,9 @@
 # examples/cpu-weights/cog.yaml (bundle format), for the benchmark in
 # e2e/bench_test.go: the same base, the same steps in the same order, the
 # same cache mounts, the same facts step. The benchmark copies
-# llb/python/cog_facts.py next to it as a named context "cogfacts".
+# bench/cog_facts.py (the in-build schema generator the frontend used
+# before it computed the schema statically) next to it as a named context
+# "cogfacts".
 FROM python:3.11-slim
 ENV DEBIAN_FRONTEND=noninteractive PYTHONUNBUFFERED=1 \
     LD_LIBRARY_PATH=:/usr/lib/x86_64-linux-gnu:/usr/local/nvidia/lib64:/usr/local/nvidia/bin \

@@ -16,8 +16,11 @@ var buildKeys = []string{
 
 // MinPythonMinor is the lowest Python 3 minor version Cog's runtime supports;
 // MinPythonMinorConcurrency is the lowest that allows concurrency.max > 1.
+// MaxPythonMinor is the newest Python 3 minor version there is a
+// python:3.X-slim base image and a cog runtime for.
 const (
 	MinPythonMinor            = 10
+	MaxPythonMinor            = 13
 	MinPythonMinorConcurrency = 11
 	MinCUDAMajor              = 11
 	MinSDKVersion             = "0.16.0"
@@ -47,13 +50,22 @@ func (w *walker) parseBuild(f field) *Build {
 		b.Run = w.parseRunCommands(r)
 	}
 	if pi, ok := m["pre_install"]; ok && !isNull(pi.val) {
-		w.warn(w.pos(pi.key), pi.path, "pre_install is deprecated; move these commands to build.run")
+		w.warn(w.pos(pi.key), pi.path, `deprecated field "build.pre_install": use "build.run" instead; move these commands to build.run`)
 		b.PreInstall = w.parseCommandStrings(pi)
 	}
 	if sv, ok := m["sdk_version"]; ok && !isNull(sv.val) {
 		b.SDKVersion = w.parseSDKVersion(sv)
 	}
 	return b
+}
+
+// SupportedPythons lists the python_version values a build accepts.
+func SupportedPythons() []string {
+	var out []string
+	for m := MinPythonMinor; m <= MaxPythonMinor; m++ {
+		out = append(out, "3."+strconv.Itoa(m))
+	}
+	return out
 }
 
 var pythonVersionRE = regexp.MustCompile(`^3\.(\d+)(\.\d+)?$`)
@@ -75,11 +87,18 @@ func (w *walker) parsePythonVersion(f field) string {
 	}
 	minor, err := strconv.Atoi(m[1])
 	if err != nil || minor < MinPythonMinor {
+		// Cog's wording first (its tests match it), then what to do.
 		hint := "use \"3.10\" or newer"
 		if s == "3.1" && n.ShortTag() == "!!float" {
 			hint = "if you meant 3.10, quote it: \"3.10\" (YAML reads 3.10 as the number 3.1)"
 		}
-		w.fail(w.valuePos(f), f.path, "Python 3."+strconv.Itoa(MinPythonMinor)+" or newer is required", quote(s), hint)
+		w.errs = append(w.errs, &Error{Pos: w.valuePos(f), Path: f.path, Msg: "invalid build.python_version " + strconv.Quote(s) +
+			": minimum supported Python version is 3." + strconv.Itoa(MinPythonMinor) + "; " + hint})
+		return ""
+	}
+	if minor > MaxPythonMinor {
+		w.errs = append(w.errs, &Error{Pos: w.valuePos(f), Path: f.path, Msg: "invalid build.python_version " + strconv.Quote(s) +
+			": unsupported Python version; supported: " + strings.Join(SupportedPythons(), ", ")})
 		return ""
 	}
 	if n.ShortTag() == "!!float" {
@@ -120,7 +139,8 @@ func (w *walker) parseCUDA(b *Build, m map[string]field) {
 			w.fail(w.valuePos(cf), cf.path, "is not a CUDA version", quote(s), "write it as \"major.minor\", e.g. \"12.1\"")
 			return
 		case major < MinCUDAMajor:
-			w.fail(w.valuePos(cf), cf.path, "CUDA "+strconv.Itoa(MinCUDAMajor)+" or newer is required", quote(s), "supported: "+strings.Join(SupportedCUDAs(), ", "))
+			w.errs = append(w.errs, &Error{Pos: w.valuePos(cf), Path: cf.path, Msg: "invalid build.cuda " + strconv.Quote(s) +
+				": minimum supported CUDA version is " + strconv.Itoa(MinCUDAMajor) + "; supported: " + strings.Join(SupportedCUDAs(), ", ")})
 			return
 		}
 		b.CUDA = mm[1] + "." + mm[2]
@@ -143,8 +163,9 @@ func (w *walker) parseCUDA(b *Build, m map[string]field) {
 		}
 		b.CuDNN = major
 		if b.CUDA != "" && !contains(CompatibleCuDNNs(b.CUDA), b.CuDNN) {
-			w.fail(w.valuePos(df), df.path, "this cuDNN does not go with CUDA "+b.CUDA, quote(s),
-				"CUDA "+b.CUDA+" works with cuDNN "+strings.Join(CompatibleCuDNNs(b.CUDA), ", "))
+			// Cog's wording (CompatibilityError), then what to do.
+			w.errs = append(w.errs, &Error{Pos: w.valuePos(df), Path: df.path, Msg: "CUDA " + b.CUDA + " is incompatible with CuDNN " + s +
+				": compatible CuDNN versions are: " + strings.Join(CompatibleCuDNNs(b.CUDA), ", ") + "; set cudnn to one of them or leave it out"})
 		}
 	}
 	if (hasCUDA || hasCuDNN) && !b.GPU {
@@ -183,7 +204,7 @@ func (w *walker) parseRequirements(b *Build, m map[string]field) {
 		}
 	}
 	if hasPkgs {
-		w.warn(w.pos(pf.key), pf.path, "python_packages is deprecated; list the packages in a requirements.txt and set python_requirements: requirements.txt")
+		w.warn(w.pos(pf.key), pf.path, `deprecated field "build.python_packages": use "build.python_requirements" instead; list the packages in a requirements.txt and set python_requirements: requirements.txt`)
 		for i, s := range w.strs(pf) {
 			if strings.TrimSpace(s) == "" || strings.ContainsAny(s, "\n\r") {
 				w.fail(w.src[indexPath(pf.path, i)], indexPath(pf.path, i), "must be one requirement on one line", quote(s), "e.g. numpy==2.1.0")

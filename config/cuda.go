@@ -129,6 +129,10 @@ func ResolveCUDA(cfg *Config, requirements string) ([]Warning, error) {
 		b.CUDA = cuda
 		warnings = append(warnings, Warning{Pos: pos, Path: "build.cuda", Message: "using CUDA " + cuda + " (" + why + "); set build.cuda to pin it"})
 	}
+	warnings = append(warnings, frameworkCompatibility(cfg, requirements)...)
+	if err := tensorflowCUDAMismatch(cfg, requirements); err != nil {
+		return warnings, err
+	}
 	img, ok := cudaImages[b.CUDA]
 	if !ok {
 		return warnings, &Error{Pos: cfg.Source["build.cuda"], Path: "build.cuda",
@@ -207,4 +211,58 @@ func versionLess(a, b string) bool {
 		}
 	}
 	return len(pa) < len(pb)
+}
+
+// pinnedFrameworks returns the versions of torch and tensorflow pinned
+// with == in requirements ("" when not pinned).
+func pinnedFrameworks(requirements string) (torch, tf string) {
+	for _, line := range strings.Split(requirements, "\n") {
+		m := reqLineRE.FindStringSubmatch(strings.TrimSpace(line))
+		if m == nil {
+			continue
+		}
+		switch normalizePackageName(m[1]) {
+		case "torch":
+			torch = m[2]
+		case "tensorflow", "tensorflow-gpu":
+			tf = m[2]
+		}
+	}
+	return torch, tf
+}
+
+// frameworkCompatibility is Cog's warning for an explicit build.cuda that
+// the pinned torch has no wheels for (torch bundles its own CUDA, so this
+// is not fatal).
+func frameworkCompatibility(cfg *Config, requirements string) []Warning {
+	torch, tf := pinnedFrameworks(requirements)
+	if torch == "" || tf != "" || cfg.Build.CUDA == "" || cfg.Source["build.cuda"].Line == 0 {
+		return nil
+	}
+	cudas := torchCUDAs[minorOf(torch)]
+	if len(cudas) == 0 || contains(cudas, cfg.Build.CUDA) {
+		return nil
+	}
+	return []Warning{{Pos: cfg.Source["build.cuda"], Path: "build.cuda",
+		Message: "Cog doesn't know if CUDA " + cfg.Build.CUDA + " is compatible with PyTorch " + torch +
+			". This might cause CUDA problems. Try " + cudas[len(cudas)-1] + " instead?"}}
+}
+
+// tensorflowCUDAMismatch is Cog's error for an explicit build.cuda of
+// another major version than the one the pinned TensorFlow was built with.
+func tensorflowCUDAMismatch(cfg *Config, requirements string) error {
+	_, tf := pinnedFrameworks(requirements)
+	if tf == "" || cfg.Build.CUDA == "" || cfg.Source["build.cuda"].Line == 0 {
+		return nil
+	}
+	want, ok := tfCUDA[minorOf(tf)]
+	if !ok {
+		return nil
+	}
+	major, _, _ := strings.Cut(want[0], ".")
+	if strings.HasPrefix(cfg.Build.CUDA, major) {
+		return nil
+	}
+	return &Error{Pos: cfg.Source["build.cuda"], Path: "build.cuda",
+		Msg: "TensorFlow " + tf + " is incompatible with CUDA " + cfg.Build.CUDA + ": TensorFlow " + tf + " requires CUDA " + want[0]}
 }

@@ -101,3 +101,41 @@ func TestPEP440Order(t *testing.T) {
 		}
 	}
 }
+
+// Cog's CUDA/torch/TensorFlow rules, decided from cog.yaml and the
+// requirements alone (no GPU, no CUDA image).
+func TestCUDARulesInCogsWords(t *testing.T) {
+	for _, tc := range []struct {
+		name, extra, reqs string
+		warn, err         string
+	}{
+		{"explicit CUDA torch has no wheels for", "  cuda: \"11.8\"\n", "torch==2.9.0\n",
+			"Cog doesn't know if CUDA 11.8 is compatible with PyTorch 2.9.0. This might cause CUDA problems. Try 12.8 instead?", ""},
+		{"explicit CUDA torch has wheels for", "  cuda: \"12.8\"\n", "torch==2.9.0\n", "", ""},
+		{"TensorFlow built for another CUDA major", "  cuda: \"11.8\"\n", "tensorflow==2.16.1\n", "",
+			"cog.yaml:4:3: build.cuda: TensorFlow 2.16.1 is incompatible with CUDA 11.8: TensorFlow 2.16.1 requires CUDA 12.3"},
+		{"TensorFlow with its CUDA major", "  cuda: \"12.1\"\n", "tensorflow==2.16.1\n", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := gpuConfig(t, tc.extra)
+			warns, err := ResolveCUDA(cfg, tc.reqs)
+			if tc.err == "" && err != nil || tc.err != "" && (err == nil || err.Error() != tc.err) {
+				t.Errorf("err = %v, want %q", err, tc.err)
+			}
+			var msgs []string
+			for _, w := range warns {
+				msgs = append(msgs, w.Message)
+			}
+			if tc.warn != "" && !contains(msgs, tc.warn) {
+				t.Errorf("warnings = %q, want %q", msgs, tc.warn)
+			}
+			if tc.warn == "" {
+				for _, m := range msgs {
+					if strings.Contains(m, "Cog doesn't know") {
+						t.Errorf("unexpected warning %q", m)
+					}
+				}
+			}
+		})
+	}
+}

@@ -21,7 +21,7 @@ func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Pos.String())
 	b.WriteString(": ")
-	if e.Path != "" {
+	if e.Path != "" && !namesPath(e.Path, e.Msg) {
 		b.WriteString(e.Path)
 		b.WriteString(": ")
 	}
@@ -117,10 +117,17 @@ func quote(s string) string {
 // String renders the warning like an error, for printing.
 func (w Warning) String() string {
 	s := w.Pos.String() + ": "
-	if w.Path != "" {
+	if w.Path != "" && !namesPath(w.Path, w.Message) {
 		s += w.Path + ": "
 	}
 	return s + w.Message
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// namesPath tells messages worded as Cog words them, which name their key
+// themselves (`invalid build.python_version "3.7": ...`, `deprecated field
+// "predict": ...`), so the key is not printed twice.
+func namesPath(path, msg string) bool {
+	return strings.HasPrefix(msg, "invalid "+path+" ") || strings.HasPrefix(msg, "deprecated field "+strconv.Quote(path))
+}

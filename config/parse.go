@@ -98,7 +98,7 @@ func (w *walker) parseRunRef(root map[string]field) string {
 			"predict is the deprecated name of run; keep only run")
 		return ""
 	case hasPredict:
-		w.warn(w.pos(pred.key), "predict", "predict is deprecated; rename it to run")
+		w.warn(w.pos(pred.key), "predict", `deprecated field "predict": use "run" instead; rename the key to run`)
 		return w.parseRef(pred, "predict.py:Predictor")
 	case hasRun:
 		return w.parseRef(run, "predict.py:Predictor")
@@ -179,6 +179,7 @@ func (w *walker) parseConcurrency(f field) *Concurrency {
 	if !hasMax || isNull(maxF.val) {
 		w.fail(w.valuePos(f), joinPath(f.path, "max"), "is required", "", "set max to the number of predictions to run at once (at least 1)")
 	} else if n, ok := w.integer(maxF); ok {
+		w.warn(w.pos(maxF.key), maxF.path, `deprecated field "concurrency.max": use "@cog.concurrent(max=...)" instead; decorate your async run() with @cog.concurrent(max=`+strconv.Itoa(n)+`)`)
 		if n < 1 {
 			w.fail(w.valuePos(maxF), maxF.path, "must be at least 1", strconv.Itoa(n), "")
 		}

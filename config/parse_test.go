@@ -52,8 +52,9 @@ func TestParseFullConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	if len(warns) != 0 {
-		t.Errorf("unexpected warnings: %v", warns)
+	// concurrency.max is deprecated in Cog 0.22 (the decorator replaces it).
+	if len(warns) != 1 || !strings.HasPrefix(warns[0].Message, `deprecated field "concurrency.max": use "@cog.concurrent(max=...)" instead`) {
+		t.Errorf("warnings = %v, want only concurrency.max's deprecation", warns)
 	}
 	b := cfg.Build
 	if b.PythonVersion != "3.11" || !b.GPU || b.CUDA != "12.1" || b.CuDNN != "" || b.PythonRequirements != "requirements.txt" || b.SDKVersion != "0.16.8" {

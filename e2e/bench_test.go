@@ -46,7 +46,7 @@ func BenchmarkFrontendVsDockerfile(b *testing.B) {
 		b.Fatal(err)
 	}
 	facts := b.TempDir()
-	copyFile(b, filepath.Join(e.Root, "llb", "python", "cog_facts.py"), filepath.Join(facts, "cog_facts.py"))
+	copyFile(b, filepath.Join(e.Root, "bench", "cog_facts.py"), filepath.Join(facts, "cog_facts.py"))
 	dockerfile := filepath.Join(e.Root, "bench", "cpu-weights.Dockerfile")
 
 	out := b.TempDir()

@@ -29,12 +29,16 @@ import (
 	"github.com/cog-frontend/cog-frontend/wire"
 	bkclient "github.com/moby/buildkit/client"
 	gwclient "github.com/moby/buildkit/frontend/gateway/client"
+	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
 )
 
-// frontendTag is the tag the frontend image is pushed under. It is fixed
-// (each run overwrites it) so runs do not pile up images in the registry.
+// frontendTag is the tag the frontend image is pushed under, plus a hash
+// of the checkout's path: fixed per checkout (each run overwrites it) so
+// runs do not pile up images in the registry, and apart per checkout so
+// that runs from several checkouts sharing one registry never build with
+// each other's frontend.
 const frontendTag = "e2e"
 
 var (
@@ -48,7 +52,7 @@ var (
 func frontendImage(t testing.TB, e *Env) string {
 	t.Helper()
 	frontendOnce.Do(func() {
-		ref := e.Registry + "/cog-frontend:" + frontendTag
+		ref := e.Registry + "/cog-frontend:" + frontendTag + "-" + digest.FromString(e.Root).Encoded()[:12]
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 		defer cancel()
 		start := time.Now()
@@ -628,7 +632,7 @@ func TestBuildxCallSubrequests(t *testing.T) {
 	e := testEnv(t)
 	dir, _ := editedHello(t, e, "build:\n", "build:\n  run:\n    - command: test -s /run/secrets/token\n      mounts:\n        - type: secret\n          id: token\n          target: /run/secrets/token\n")
 	out := run(t, dir, "docker", "buildx", "build", "--builder", e.Builder, "--call", "outline", "-f", "cog.yaml", ".")
-	for _, want := range []string{frontend.BuildArgFormat, frontend.BuildArgVersion, "token"} {
+	for _, want := range []string{frontend.BuildArgFormat, frontend.BuildArgCACert, "token"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--call outline does not list %s:\n%s", want, out)
 		}

@@ -41,6 +41,14 @@ type container struct {
 // when the test ends.
 func runImage(t *testing.T, layoutDir, ref string, mounts []bindMount) *container {
 	t.Helper()
+	return runImageArgs(t, layoutDir, ref, mounts, nil)
+}
+
+// runImageArgs is runImage with the process's arguments replaced (nil
+// keeps the image's entrypoint and command), e.g. to serve trainings as
+// `cog train` does: python -m cog.server.http --x-mode train.
+func runImageArgs(t *testing.T, layoutDir, ref string, mounts []bindMount, args []string) *container {
+	t.Helper()
 	for _, tool := range []string{"umoci", "runc", "nsenter", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is needed to run built images (apt-get install umoci runc util-linux curl): %v", tool, err)
@@ -61,6 +69,9 @@ func runImage(t *testing.T, layoutDir, ref string, mounts []bindMount) *containe
 	}
 	proc := spec["process"].(map[string]any)
 	proc["terminal"] = false // detached: stdio goes to the log file
+	if args != nil {
+		proc["args"] = args
+	}
 	ms, _ := spec["mounts"].([]any)
 	for _, m := range mounts {
 		ms = append(ms, map[string]any{

@@ -35,6 +35,7 @@ const (
 type Pusher struct {
 	Keychain     authn.Keychain    // default authn.DefaultKeychain
 	Transport    http.RoundTripper // base transport; default registry.DefaultTransport()
+	Hosts        *registry.Hosts   // scheme and TLS trust per host; default: HTTPS, system and certs.d CAs
 	Concurrency  int               // blobs uploaded at once
 	ChunkSize    int64             // preferred PATCH size, clamped to the registry's OCI-Chunk-Min/Max-Length
 	Monolithic   bool              // send each blob in one PUT (no chunking)
@@ -94,6 +95,7 @@ func (p *Pusher) registry() *registry.Client {
 		p.client = &registry.Client{
 			Keychain:     p.Keychain,
 			Transport:    p.Transport,
+			Hosts:        p.Hosts,
 			MaxRetries:   p.MaxRetries,
 			BackoffBase:  p.BackoffBase,
 			StallTimeout: p.StallTimeout,

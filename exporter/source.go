@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cog-frontend/cog-frontend/internal/registry"
 	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -143,6 +144,12 @@ func (r RegistrySource) Fetch(ctx context.Context, d ocispec.Descriptor) (io.Rea
 // helpers.
 func DefaultRemoteOptions() []remote.Option {
 	return []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}
+}
+
+// RemoteOptions are DefaultRemoteOptions reaching registries through h:
+// HTTPS unless h allows plain HTTP, with the CAs of certs.d and hosts.toml.
+func RemoteOptions(h *registry.Hosts) []remote.Option {
+	return append(DefaultRemoteOptions(), remote.WithTransport(h.Transport(registry.DefaultTransport())))
 }
 
 // ResolveRegistry resolves ref (tag or digest) to its root descriptor.

@@ -8,11 +8,13 @@ import (
 
 	"github.com/cog-frontend/cog-frontend/config"
 	cogllb "github.com/cog-frontend/cog-frontend/llb"
+	"github.com/cog-frontend/cog-frontend/schema"
 	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/containerd/platforms"
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/frontend/dockerui"
 	gwclient "github.com/moby/buildkit/frontend/gateway/client"
+	"github.com/moby/buildkit/frontend/subrequests/lint"
 	"github.com/moby/buildkit/frontend/subrequests/outline"
 	"github.com/moby/buildkit/frontend/subrequests/targets"
 	"github.com/moby/buildkit/solver/pb"
@@ -58,13 +60,21 @@ func Build(ctx context.Context, c gwclient.Client) (*gwclient.Result, error) {
 	}
 	smap := files.src.SourceMap
 	cfg, warnings, err := config.Parse(files.filename, files.cogYAML)
+	// --call check answers for a broken cog.yaml too: that is what it is for.
+	lintFn := func(ctx context.Context) (*lint.LintResults, error) {
+		return forBuildx(Check(smap, newProjectFiles(ctx, c, bc).ReadFile), smap.Filename), nil
+	}
 	if err != nil {
+		if res, ok, herr := bc.HandleSubrequest(ctx, dockerui.RequestHandler{Lint: lintFn, AllowOther: true}); herr != nil || ok {
+			return res, herr
+		}
 		return nil, withConfigSource(err, smap)
 	}
 
 	if res, ok, err := bc.HandleSubrequest(ctx, dockerui.RequestHandler{
 		Outline:     func(context.Context) (*outline.Outline, error) { return outlineOf(cfg, smap), nil },
 		ListTargets: func(context.Context) (*targets.List, error) { return targetsOf(cfg, smap), nil },
+		Lint:        lintFn,
 	}); err != nil || ok {
 		return res, err
 	}
@@ -72,10 +82,15 @@ func Build(ctx context.Context, c gwclient.Client) (*gwclient.Result, error) {
 	for _, w := range warnings {
 		files.src.Warn(ctx, w.String(), configWarnOpts(smap, w))
 	}
+	if cfg.Run == "" && cfg.Train == "" {
+		// An environment image (what `cog exec` runs) is legitimate, so this
+		// is a warning, not an error.
+		files.src.Warn(ctx, noPredictorMessage, configWarnOpts(smap, config.Warning{Pos: config.Position{Line: 1, Column: 1}}))
+	}
 
 	format := wire.ResolveFormat(opts.Format, len(cfg.Weights) > 0)
 	p := &plan{
-		c: c, bc: bc, cfg: cfg, files: files, format: format, version: opts.Version,
+		c: c, bc: bc, cfg: cfg, files: files, format: format, version: opts.Version, caCert: opts.CACert,
 		revision: bc.BuildOpts().Opts[optRevision],
 	}
 	if p.epoch, err = sourceDateEpoch(bc.BuildArgs); err != nil {
@@ -109,6 +124,41 @@ func Build(ctx context.Context, c gwclient.Client) (*gwclient.Result, error) {
 		if p.requirements, err = readRequirements(egctx, c, bc, cfg); err != nil {
 			return withConfigSource(err, smap)
 		}
+		if cfg.Build != nil {
+			if err := config.CheckTorchPinned(cfg, cfg.Build.PythonRequirements, p.requirements); err != nil {
+				rm := llb.NewSourceMap(nil, cfg.Build.PythonRequirements, "Text", p.requirements)
+				rm.Definition = smap.Definition
+				return withConfigSource(err, smap, rm)
+			}
+		}
+		return nil
+	})
+	// The schema, from the source, before anything is built: a predictor
+	// the schema cannot describe fails here, in seconds, at its line.
+	eg.Go(func() error {
+		if cfg.Run == "" && cfg.Train == "" {
+			return nil
+		}
+		if err := config.CheckStaticSchemaSDK(cfg); err != nil {
+			return withConfigSource(err, smap)
+		}
+		pf := newProjectFiles(egctx, c, bc)
+		res, err := schema.Generate(schemaInput(cfg, pf.ReadFile))
+		if err != nil {
+			maps := append([]*llb.SourceMap{smap}, pythonSourceMaps(err, files.filename, pf.ReadFile, smap.Definition)...)
+			return withConfigSource(err, maps...)
+		}
+		for _, w := range res.Warnings {
+			wm := smap
+			if pm := pythonSourceMaps(&config.Error{Pos: w.Pos}, files.filename, pf.ReadFile, smap.Definition); len(pm) > 0 {
+				wm = pm[0]
+			}
+			files.src.Warn(egctx, w.String(), configWarnOpts(wm, w))
+		}
+		p.schema = res.JSON
+		if p.cfg, err = withDecoratorConcurrency(cfg, res); err != nil {
+			return withConfigSource(err, append([]*llb.SourceMap{smap}, pythonSourceMaps(err, files.filename, pf.ReadFile, smap.Definition)...)...)
+		}
 		return nil
 	})
 	if err := eg.Wait(); err != nil {
@@ -141,11 +191,13 @@ type plan struct {
 	files        *buildFiles
 	format       string
 	version      string
+	caCert       []byte
 	revision     string
 	epoch        *time.Time
 	weights      []cogllb.WeightRef
 	context      llb.State
 	requirements []byte
+	schema       []byte // the OpenAPI schema; nil without a predictor
 }
 
 // buildPlatform converts, solves and completes the image of one target
@@ -162,9 +214,11 @@ func (p *plan) buildPlatform(ctx context.Context, platform *ocispec.Platform, id
 		ConfigFilename: p.files.filename,
 		ConfigData:     p.files.cogYAML,
 		Requirements:   p.requirements,
+		OpenAPISchema:  p.schema,
 		Weights:        p.weights,
 		Format:         p.format,
 		Version:        p.version,
+		CACert:         p.caCert,
 		Revision:       p.revision,
 		MetaResolver:   p.c,
 		// `--build-context python:3.11-slim=...` replaces an image the

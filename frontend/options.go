@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/wire"
 )
 
@@ -17,14 +18,15 @@ const (
 	// Default: bundle when cog.yaml has weights, else standalone (the two
 	// are the same image without weights).
 	OptFormat = "cog-format"
-	// OptVersion is the tool version recorded in the run.cog.version label.
-	// Default: the version this frontend was built with.
-	OptVersion = "cog-version"
+	// OptCACert is a custom certificate authority (PEM text or base64 of
+	// PEM) that the build's steps and the running model trust, like Cog's
+	// COG_CA_CERT.
+	OptCACert = "cog-ca-cert"
 
-	// BuildArgFormat and BuildArgVersion are the build-arg spellings of
-	// OptFormat and OptVersion.
-	BuildArgFormat  = "COG_FORMAT"
-	BuildArgVersion = "COG_VERSION"
+	// BuildArgFormat and BuildArgCACert are the build-arg spellings of
+	// OptFormat and OptCACert.
+	BuildArgFormat = "COG_FORMAT"
+	BuildArgCACert = config.CACertVar
 )
 
 // Result metadata keys (besides BuildKit's own image config and platform
@@ -40,8 +42,9 @@ const (
 	MetaFormat = "cog.format"
 )
 
-// Version is recorded in run.cog.version when OptVersion is not given. The
-// binary sets it at start-up from its link-time version.
+// Version is this frontend's version, recorded in the image's
+// org.cogfrontend.version label (run.cog.version is the installed cog's).
+// The binary sets it at start-up from its link-time version.
 var Version = "dev"
 
 // Options are the frontend options this package interprets itself; the
@@ -50,6 +53,7 @@ var Version = "dev"
 type Options struct {
 	Format  string // "" means: decide from cog.yaml (see OptFormat)
 	Version string
+	CACert  []byte // PEM, nil without OptCACert
 }
 
 // ParseOptions reads the frontend's own options from the raw frontend
@@ -57,14 +61,24 @@ type Options struct {
 func ParseOptions(opts map[string]string) (Options, error) {
 	o := Options{
 		Format:  optOrArg(opts, OptFormat, BuildArgFormat),
-		Version: optOrArg(opts, OptVersion, BuildArgVersion),
+		Version: Version,
 	}
 	if o.Format != "" && !wire.IsFormat(o.Format) {
 		return Options{}, fmt.Errorf("frontend option %s (build arg %s) is %q: want %q or %q",
 			OptFormat, BuildArgFormat, o.Format, wire.FormatBundle, wire.FormatStandalone)
 	}
-	if o.Version == "" {
-		o.Version = Version
+	if v := optOrArg(opts, OptCACert, BuildArgCACert); v != "" {
+		ca, err := config.ParseCACert(v)
+		if err != nil {
+			hint := ""
+			if strings.HasPrefix(v, "/") || strings.HasPrefix(v, ".") {
+				// BuildKit cannot read the client's files; cog-frontend
+				// reads them and passes the content.
+				hint = fmt.Sprintf("; %q looks like a path, which only cog-frontend reads: with buildx pass the content, --build-arg %s=\"$(cat %s)\"", v, BuildArgCACert, v)
+			}
+			return Options{}, fmt.Errorf("frontend option %s (build arg %s): %w%s", OptCACert, BuildArgCACert, err, hint)
+		}
+		o.CACert = ca
 	}
 	return o, nil
 }

@@ -11,7 +11,6 @@ func TestParseOptionsFrontendOptionWinsOverBuildArg(t *testing.T) {
 	o, err := ParseOptions(map[string]string{
 		OptFormat:                       "standalone",
 		"build-arg:" + BuildArgFormat:   "bundle",
-		"build-arg:" + BuildArgVersion:  "1.2.3",
 		"build-arg:UNRELATED_BUILD_ARG": "x",
 	})
 	if err != nil {
@@ -20,8 +19,8 @@ func TestParseOptionsFrontendOptionWinsOverBuildArg(t *testing.T) {
 	if o.Format != wire.FormatStandalone {
 		t.Errorf("Format = %q, want %q (frontend option beats build arg)", o.Format, wire.FormatStandalone)
 	}
-	if o.Version != "1.2.3" {
-		t.Errorf("Version = %q, want the build arg 1.2.3", o.Version)
+	if o.Version != Version {
+		t.Errorf("Version = %q, want the frontend's own %q", o.Version, Version)
 	}
 }
 

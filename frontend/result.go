@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 
+	cogllb "github.com/cog-frontend/cog-frontend/llb"
 	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/moby/buildkit/frontend/dockerui"
 	gwclient "github.com/moby/buildkit/frontend/gateway/client"
@@ -48,6 +49,11 @@ func addFactLabels(ctx context.Context, img *dockerspec.DockerOCIImage, facts ma
 	}
 	for i, label := range labels {
 		img.Config.Labels[label] = values[i]
+	}
+	// run.cog.version names the cog the image really has (Cog's tools
+	// compare the two), whatever was asked for.
+	if v := cogllb.InstalledCogVersion(img.Config.Labels[wire.LabelPipFreeze]); v != "" {
+		img.Config.Labels[wire.LabelVersion] = v
 	}
 	return nil
 }

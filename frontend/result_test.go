@@ -43,6 +43,23 @@ func TestFactsBecomeLabels(t *testing.T) {
 	}
 }
 
+// TestRunCogVersionIsTheInstalledCog: run.cog.version is replaced by the
+// cog version pip freeze reports, whatever LLB time asked for.
+func TestRunCogVersionIsTheInstalledCog(t *testing.T) {
+	ref := memRef{files: map[string]string{"/src/.cog/pip_freeze.txt": "cog==0.22.0\ncoglet==0.22.0"}}
+	img := dockerspec.DockerOCIImage{}
+	img.Config.Labels = map[string]string{"run.cog.version": "0.22", "org.cogfrontend.version": "1.0.0"}
+	if err := addFactLabels(context.Background(), &img, map[string]string{"run.cog.pip_freeze": "/src/.cog/pip_freeze.txt"}, ref); err != nil {
+		t.Fatal(err)
+	}
+	if v := img.Config.Labels["run.cog.version"]; v != "0.22.0" {
+		t.Errorf("run.cog.version = %q, want the installed 0.22.0", v)
+	}
+	if v := img.Config.Labels["org.cogfrontend.version"]; v != "1.0.0" {
+		t.Errorf("org.cogfrontend.version = %q, want it untouched", v)
+	}
+}
+
 func TestMissingFactIsAnError(t *testing.T) {
 	img := dockerspec.DockerOCIImage{}
 	err := addFactLabels(context.Background(), &img, map[string]string{"run.cog.openapi_schema": "/src/.cog/openapi_schema.json"}, memRef{})

@@ -33,7 +33,7 @@ func outlineOf(cfg *config.Config, smap *llb.SourceMap) *outline.Outline {
 		Args: []outline.Arg{
 			{Name: BuildArgFormat, Description: fmt.Sprintf("output format: %s (weights stay out of the image) or %s (weights copied in)", wire.FormatBundle, wire.FormatStandalone),
 				Value: wire.ResolveFormat("", len(cfg.Weights) > 0)},
-			{Name: BuildArgVersion, Description: "version recorded in the run.cog.version label", Value: Version},
+			{Name: BuildArgCACert, Description: "a CA certificate (PEM text or base64 of PEM) that build steps and the running model trust"},
 			{Name: "SOURCE_DATE_EPOCH", Description: "timestamp (Unix seconds) for generated files and the image config"},
 		},
 		Sources: [][]byte{smap.Data},

@@ -52,8 +52,8 @@ func TestOutlineListsBuildArgsAndSecretsWithLocations(t *testing.T) {
 	if v, ok := args[BuildArgFormat]; !ok || v != wire.FormatStandalone {
 		t.Errorf("args = %v, want %s defaulting to standalone (no weights)", args, BuildArgFormat)
 	}
-	if _, ok := args[BuildArgVersion]; !ok {
-		t.Errorf("args = %v, want %s", args, BuildArgVersion)
+	if _, ok := args[BuildArgCACert]; !ok {
+		t.Errorf("args = %v, want %s", args, BuildArgCACert)
 	}
 	if len(o.Sources) != 1 || string(o.Sources[0]) != string(smap.Data) {
 		t.Error("outline must carry cog.yaml as source 0")

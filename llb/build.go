@@ -2,9 +2,9 @@ package llb
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 	"time"
@@ -15,9 +15,6 @@ import (
 	"github.com/moby/buildkit/solver/pb"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 )
-
-//go:embed python/cog_facts.py
-var cogFactsScript []byte
 
 // Build converts a validated config into the model image's LLB and image
 // config for one platform. It calls nothing outside except
@@ -36,7 +33,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 	if err := b.base(ctx); err != nil {
 		return nil, err
 	}
-	steps := []func() error{b.preamble, b.tini, b.userEnv, b.systemPackages, func() error { return b.uv(ctx) }, b.python, b.requirements, b.cogRuntime, b.buildRun, b.runtimeConfig, b.project, b.cogDir, b.weights}
+	steps := []func() error{b.preamble, b.caCert, b.tini, b.userEnv, b.systemPackages, func() error { return b.uv(ctx) }, b.python, b.requirements, b.cogRuntime, b.buildRun, b.runtimeConfig, b.project, b.cogDir, b.weights}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err
@@ -49,7 +46,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 	return b.res, nil
 }
 
-// builder carries the state through the steps of spec/cog-image.md, in
+// builder carries the state through the steps of docs/frontend.md, in
 // order. Each step appends to st and, for environment, to env, which is
 // both the build steps' environment and the image config's.
 type builder struct {
@@ -65,6 +62,7 @@ type builder struct {
 	st      bkllb.State
 	env     envList
 	reqs    *requirements
+	deps    bkllb.State // the image before the project copy
 }
 
 func (b *builder) prepare() error {
@@ -108,9 +106,9 @@ func (b *builder) prepare() error {
 				return posErr(cfg, "build.python_requirements", "the content of %s was not passed to the converter (Options.Requirements)", bd.PythonRequirements)
 			}
 			lines := strings.Split(strings.ReplaceAll(string(b.opts.Requirements), "\r\n", "\n"), "\n")
-			b.reqs, err = filterRequirements(cfg, "build.python_requirements", bd.PythonRequirements, lines)
+			b.reqs, err = filterRequirements(cfg, "build.python_requirements", bd.PythonRequirements, path.Dir(path.Clean(bd.PythonRequirements)), lines)
 		case len(bd.PythonPackages) > 0:
-			b.reqs, err = filterRequirements(cfg, "build.python_packages", "python_packages", bd.PythonPackages)
+			b.reqs, err = filterRequirements(cfg, "build.python_packages", "python_packages", ".", bd.PythonPackages)
 		}
 		if err != nil {
 			return err
@@ -271,16 +269,23 @@ func (b *builder) run(cmd string, name []bkllb.ConstraintsOpt, extra ...bkllb.Ru
 	b.st = b.st.Run(opts...).Root()
 }
 
-// 2. tini as the entrypoint, from the distribution's package. Debian and
-// Ubuntu install it at /usr/bin/tini; the entrypoint is /sbin/tini as in
-// Cog's images, so link it. The docker-clean hook is removed because it
-// would empty the apt cache mount after every install.
+// 2. curl and tini, from the distribution's packages. Cog installs curl to
+// fetch tini and leaves it in the image, and models rely on it (build.run
+// steps fetch tools with it); its GPU path also installs wget, xz-utils,
+// git and ca-certificates. Debian and Ubuntu install tini at /usr/bin/tini;
+// the entrypoint is /sbin/tini as in Cog's images, so link it. The
+// docker-clean hook is removed because it would empty the apt cache mount
+// after every install.
 func (b *builder) tini() error {
+	pkgs, name := "curl tini", "[cog] install curl and tini"
+	if b.gpu() {
+		pkgs, name = "curl tini wget xz-utils git ca-certificates", "[cog] install curl, tini, wget, xz-utils, git and ca-certificates"
+	}
 	b.run("rm -f /etc/apt/apt.conf.d/docker-clean"+
 		" && echo 'Binary::apt::APT::Keep-Downloaded-Packages \"true\";' > /etc/apt/apt.conf.d/keep-cache"+
-		" && apt-get update -qq && apt-get install -qq -y --no-install-recommends tini"+
+		" && apt-get update -qq && apt-get install -qq -y --no-install-recommends "+pkgs+
 		" && ln -sf /usr/bin/tini /sbin/tini",
-		b.named("[cog] install tini"), b.aptMounts()...)
+		b.named(name), b.aptMounts()...)
 	return nil
 }
 
@@ -361,18 +366,55 @@ func (b *builder) requirements() error {
 		cmd += " --extra-index-url " + torchIndexURL(b.cfg.Build, cuda)
 	}
 	extra := append(b.uvCache(), bkllb.AddMount("/tmp/cog-requirements", reqs, bkllb.Readonly))
+	if len(b.reqs.local) > 0 {
+		// Writable: building a source directory writes into it; what it
+		// writes is dropped with the mount.
+		extra = append(extra, bkllb.AddMount(LocalRequirementsDir, b.localArtifacts()))
+	}
 	b.run(cmd, b.named("[cog] install Python requirements", "build.python_requirements", "build.python_packages"), extra...)
 	return nil
 }
 
-// 7. The cog runtime.
-func (b *builder) cogRuntime() error {
-	v := DefaultSDKVersion
-	if b.cfg.Build != nil && b.cfg.Build.SDKVersion != "" {
-		v = b.cfg.Build.SDKVersion
+// localArtifacts copies the local artifacts the requirements name out of
+// the project, each at its project path, so that only these files (not the
+// rest of the code) are part of the install step's cache key.
+func (b *builder) localArtifacts() bkllb.State {
+	var fa *bkllb.FileAction
+	for _, p := range b.reqs.local {
+		ci := &bkllb.CopyInfo{CreateDestPath: true, CopyDirContentsOnly: true, FollowSymlinks: true}
+		if fa == nil {
+			fa = bkllb.Copy(b.opts.Context, "/"+p, "/"+p, ci)
+		} else {
+			fa = fa.Copy(b.opts.Context, "/"+p, "/"+p, ci)
+		}
 	}
-	b.run("uv pip install "+shellQuote("cog=="+v), b.named("[cog] install cog "+v, "build.sdk_version", "build"), b.uvCache()...)
+	return bkllb.Scratch().File(fa, b.named("[cog] local requirements from the project", "build.python_requirements", "build.python_packages")...)
+}
+
+// 7. The cog runtime: by default the pinned SDK and coglet; with
+// build.sdk_version that cog, and coglet as its dependency resolves, as Cog
+// does.
+func (b *builder) cogRuntime() error {
+	v := b.sdkVersion()
+	pkgs := shellQuote("cog==" + v)
+	if b.cfg.Build == nil || b.cfg.Build.SDKVersion == "" {
+		pkgs += " " + shellQuote("coglet=="+DefaultCogletVersion)
+	}
+	b.run("uv pip install "+pkgs, b.named("[cog] install cog "+v, "build.sdk_version", "build"), b.uvCache()...)
 	return nil
+}
+
+func (b *builder) sdkVersion() string { return SDKVersion(b.cfg) }
+
+// SDKVersion is the cog version the image installs for cfg: build.sdk_version,
+// else DefaultSDKVersion. It is what run.cog.version and the schema's
+// info.version say before the build; after it, the frontend replaces the
+// label with the version pip freeze reports (InstalledCogVersion).
+func SDKVersion(cfg *config.Config) string {
+	if cfg != nil && cfg.Build != nil && cfg.Build.SDKVersion != "" {
+		return cfg.Build.SDKVersion
+	}
+	return DefaultSDKVersion
 }
 
 // 8. build.run, then the deprecated pre_install. Project files are not
@@ -421,6 +463,7 @@ func (b *builder) runtimeConfig() error {
 
 // 10. The project, last, so that a code change reuses every layer above.
 func (b *builder) project() error {
+	b.deps = b.st
 	excludes := append([]string{".cog"}, weightSourceDirs(b.cfg)...)
 	b.st = b.st.File(bkllb.Copy(b.opts.Context, "/", wire.SrcDir+"/", &bkllb.CopyInfo{
 		CopyDirContentsOnly: true,
@@ -430,40 +473,29 @@ func (b *builder) project() error {
 	return nil
 }
 
-// 11. /src/.cog: the OpenAPI schema and pip freeze, produced by the
-// installed runtime from the user's code (one step after the project copy,
-// without network; only its /out mount is kept, so whatever it writes
-// elsewhere never reaches the image), and weights.json. All three land in
-// one small layer.
+// 11. /src/.cog: the OpenAPI schema (computed before the build, from the
+// source), pip freeze (produced by the installed Python before the project
+// copy, so a code change reuses it; without network; only its /out mount
+// is kept, so whatever it writes elsewhere never reaches the image) and
+// weights.json. All three land in one small layer.
 func (b *builder) cogDir() error {
-	script := bkllb.Scratch().File(
-		bkllb.Mkfile("/cog_facts.py", 0o644, cogFactsScript, bkllb.WithCreatedTime(b.epoch)),
-		bkllb.WithCustomName("[cog] schema generator"))
-	// Both files hold their label's value verbatim: $(...) drops the
-	// trailing newline of pip freeze, the schema is written without one.
+	// The file holds the label's value verbatim: $(...) drops the trailing
+	// newline of pip freeze.
 	cmd := `freeze="$(uv pip freeze)" && printf '%s' "$freeze" > /out/pip_freeze.txt`
-	keys := []string{"run", "predict", "train"}
-	switch {
-	case b.cfg.Run != "":
-		cmd += " && python /opt/cog-frontend/cog_facts.py predict " + shellQuote(b.cfg.Run) + " /out/openapi_schema.json"
-	case b.cfg.Train != "":
-		cmd += " && python /opt/cog-frontend/cog_facts.py train " + shellQuote(b.cfg.Train) + " /out/openapi_schema.json"
-		keys = []string{"train"}
-	}
 	opts := []bkllb.RunOption{
 		bkllb.Args([]string{"/bin/sh", "-c", cmd}),
 		bkllb.Network(pb.NetMode_NONE),
-		bkllb.AddMount("/opt/cog-frontend", script, bkllb.Readonly),
 		bkllb.AddEnv("UV_NO_CACHE", "1"),
 		bkllb.AddEnv("PYTHONDONTWRITEBYTECODE", "1"),
 	}
-	for _, o := range b.named("[cog] generate OpenAPI schema and pip freeze", keys...) {
+	for _, o := range b.named("[cog] pip freeze", "build") {
 		opts = append(opts, o)
 	}
-	out := b.st.Run(opts...).AddMount("/out", bkllb.Scratch())
+	out := b.deps.Run(opts...).AddMount("/out", bkllb.Scratch())
 	b.res.Facts[wire.LabelPipFreeze] = wire.PipFreezePath
-	if b.cfg.Run != "" || b.cfg.Train != "" {
-		b.res.Facts[wire.LabelOpenAPISchema] = wire.OpenAPISchemaPath
+	if b.opts.OpenAPISchema != nil {
+		out = out.File(bkllb.Mkfile("/openapi_schema.json", 0o644, b.opts.OpenAPISchema, bkllb.WithCreatedTime(b.epoch)),
+			append([]bkllb.ConstraintsOpt{bkllb.WithCustomName("[cog] openapi_schema.json")}, b.loc("run", "predict", "train")...)...)
 	}
 	// weights.json promises weights delivered next to the image; a
 	// standalone image carries them, so it has none.
@@ -515,8 +547,12 @@ func (b *builder) imageConfig() error {
 	}
 	labels[wire.LabelConfig] = string(dt)
 	labels[wire.LabelHasInit] = "true"
+	labels[wire.LabelVersion] = b.sdkVersion()
+	if b.opts.OpenAPISchema != nil {
+		labels[wire.LabelOpenAPISchema] = string(b.opts.OpenAPISchema)
+	}
 	if b.opts.Version != "" {
-		labels[wire.LabelVersion] = b.opts.Version
+		labels[wire.LabelFrontendVersion] = b.opts.Version
 	}
 	if b.opts.Revision != "" {
 		labels[wire.LabelOCIRevision] = b.opts.Revision

@@ -164,11 +164,14 @@ func TestImageConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantLabels := map[string]string{
-		wire.LabelConfig:      string(label),
-		wire.LabelHasInit:     "true",
-		wire.LabelVersion:     "0.1.0-test",
-		wire.LabelOCIRevision: "0123456789abcdef0123456789abcdef01234567",
-		wire.LabelOCIVersion:  "v1.2.3",
+		wire.LabelConfig:        string(label),
+		wire.LabelHasInit:       "true",
+		wire.LabelVersion:       "0.23.0", // the fixture's sdk_version; the caller replaces it with pip freeze's
+		wire.LabelOpenAPISchema: fixtureSchema,
+		wire.LabelOCIRevision:   "0123456789abcdef0123456789abcdef01234567",
+		wire.LabelOCIVersion:    "v1.2.3",
+		// This project's version, apart from run.cog.version.
+		wire.LabelFrontendVersion: "0.1.0-test",
 	}
 	for k, v := range wantLabels {
 		if c.Labels[k] != v {
@@ -184,13 +187,14 @@ func TestImageConfig(t *testing.T) {
 	if res.BaseImage != "docker.io/library/python:3.12-slim@"+string(digestOf("docker.io/library/python:3.12-slim linux/amd64")) {
 		t.Errorf("base image = %q, want python:3.12-slim pinned to the resolved digest", res.BaseImage)
 	}
-	wantFacts := map[string]string{wire.LabelOpenAPISchema: "/src/.cog/openapi_schema.json", wire.LabelPipFreeze: "/src/.cog/pip_freeze.txt"}
-	if len(res.Facts) != 2 || res.Facts[wire.LabelOpenAPISchema] != wantFacts[wire.LabelOpenAPISchema] || res.Facts[wire.LabelPipFreeze] != wantFacts[wire.LabelPipFreeze] {
-		t.Errorf("facts = %v, want %v", res.Facts, wantFacts)
+	// Only pip freeze is read back after the build; the schema is known
+	// before it.
+	if len(res.Facts) != 1 || res.Facts[wire.LabelPipFreeze] != wire.PipFreezePath {
+		t.Errorf("facts = %v, want only %s: %s", res.Facts, wire.LabelPipFreeze, wire.PipFreezePath)
 	}
 }
 
-// TestStepOrder pins the order of spec/cog-image.md "The image Cog builds".
+// TestStepOrder pins the order of docs/frontend.md "The image".
 func TestStepOrder(t *testing.T) {
 	res := loadFixture(t, "../testdata/llb/cpu-full").build(t)
 	var got []string
@@ -198,14 +202,14 @@ func TestStepOrder(t *testing.T) {
 		got = append(got, o.Name)
 	}
 	want := []string{
-		"[cog] install tini",
+		"[cog] install curl and tini",
 		"[cog] install system packages",
 		"[cog] install Python requirements",
 		"[cog] install cog 0.23.0",
 		"[cog] build.run[0]: echo building",
 		"[cog] build.run[1]: cat /run/secrets/token > /dev/null",
 		"[cog] build.pre_install[0]: echo pre",
-		"[cog] generate OpenAPI schema and pip freeze",
+		"[cog] pip freeze",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("exec steps =\n%q\nwant\n%q", got, want)
@@ -318,8 +322,8 @@ func TestCacheAndSecretMounts(t *testing.T) {
 }
 
 // TestCodeChangeReusesDependencies: with a different project the digests
-// of every dependency step stay the same; only the copy and what follows
-// change.
+// of every command stay the same (pip freeze runs before the project copy
+// too); only the copy and the files after it change.
 func TestCodeChangeReusesDependencies(t *testing.T) {
 	f := loadFixture(t, "../testdata/llb/cpu-full")
 	a := f.build(t)
@@ -330,9 +334,8 @@ func TestCodeChangeReusesDependencies(t *testing.T) {
 		t.Fatalf("step counts differ: %d vs %d", len(da), len(db))
 	}
 	for i := range da {
-		dependency := da[i].Name != "[cog] generate OpenAPI schema and pip freeze"
-		if same := da[i].Digest == db[i].Digest; same != dependency {
-			t.Errorf("step %q: same digest = %v, want %v", da[i].Name, same, dependency)
+		if da[i].Digest != db[i].Digest {
+			t.Errorf("step %q changed with the project", da[i].Name)
 		}
 	}
 }
@@ -434,10 +437,10 @@ func TestSourceLocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"[cog] build.run[0]: echo building":            "cog.yaml:8:7",
-		"[cog] install system packages":                "cog.yaml:3:3",
-		"[cog] install cog 0.23.0":                     "cog.yaml:16:3",
-		"[cog] generate OpenAPI schema and pip freeze": "cog.yaml:17:1",
+		"[cog] build.run[0]: echo building": "cog.yaml:8:7",
+		"[cog] install system packages":     "cog.yaml:3:3",
+		"[cog] install cog 0.23.0":          "cog.yaml:16:3",
+		"[cog] pip freeze":                  "cog.yaml:1:1",
 	}
 	for _, o := range all {
 		if loc, ok := want[o.Name]; ok {
@@ -476,8 +479,8 @@ func TestResolverUsedPerPlatform(t *testing.T) {
 	if v, _ := envList(res.Image.Config.Env).get("PATH"); v == "" {
 		t.Error("no PATH without a resolver")
 	}
-	if _, ok := res.Facts[wire.LabelOpenAPISchema]; !ok {
-		t.Error("no schema fact for a config with run:")
+	if res.Image.Config.Labels[wire.LabelOpenAPISchema] != fixtureSchema {
+		t.Error("no schema label for a config with run:")
 	}
 }
 
@@ -660,7 +663,7 @@ func TestNamedContextReplacesImages(t *testing.T) {
 	if strings.Contains(dump, "docker.io/library/python") {
 		t.Error("LLB still references the registry base image")
 	}
-	tini := findExec(t, res.State, "[cog] install tini")
+	tini := findExec(t, res.State, "[cog] install curl and tini")
 	if !slices.Contains(tini.Meta.Env, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt") {
 		t.Errorf("steps do not see the named context's environment: %q", tini.Meta.Env)
 	}

@@ -1,6 +1,6 @@
 // Package llb turns a validated cog.yaml (config.Config), the weights.lock
 // projection and a target platform into BuildKit LLB and an OCI image config:
-// the model image Cog would build (see spec/cog-image.md), one platform per
+// the model image Cog would build (docs/frontend.md, "The image"), one platform per
 // call.
 //
 // It is pure: no file system, no network. The only outside calls are the
@@ -18,18 +18,17 @@
 //     sent to BuildKit in bundle format);
 //   - pass cog.yaml's name and bytes (source map: failing steps point at
 //     their cog.yaml line), the requirements file's bytes, WeightRefs(cfg,
-//     lock) and the format;
+//     lock), the format and the OpenAPI schema (package schema computes it
+//     from the source before the build);
 //   - after solving Result.State, read every file named in Result.Facts from
 //     the result and set its content, verbatim, as the label of that name
-//     (both files are written without a trailing newline for this);
+//     (the file is written without a trailing newline for this);
+//     then set run.cog.version to InstalledCogVersion of the pip freeze, so
+//     the label names the cog the image really has;
 //   - forward Result.Warnings (e.g. cog lines dropped from requirements).
 //
-// Facts exist only after the build ran: the OpenAPI schema is produced
-// inside the build by the installed cog runtime from the user's predictor
-// (python/cog_facts.py: the runtime's own `python -m
-// cog.command.openapi_schema` where that release has it, else its
-// introspection API wrapped in Cog's fixed OpenAPI envelope), and `uv pip
-// freeze` records the installed packages. Both land in /src/.cog with
+// The one fact that exists only after the build is `uv pip freeze`, the
+// installed packages. It lands in /src/.cog with openapi_schema.json and
 // weights.json in one small last layer.
 //
 // The same inputs always marshal to the same bytes: slices keep cog.yaml

@@ -11,12 +11,18 @@ import (
 )
 
 // Pinned versions and well-known names of the image Cog builds
-// (spec/cog-image.md). They change together with Cog, not per build.
+// (docs/frontend.md, "The image"). They change together with Cog, not per build.
 const (
 	// DefaultSDKVersion is the cog Python package installed when cog.yaml
-	// has no build.sdk_version: the newest release on PyPI when this was
-	// written; it brings the coglet runtime (python -m cog.server.http).
-	DefaultSDKVersion = "0.23.1"
+	// has no build.sdk_version: the Cog release whose images these match
+	// (its integration suite is the judge). It brings the coglet runtime
+	// (python -m cog.server.http).
+	DefaultSDKVersion = "0.22.0"
+	// DefaultCogletVersion is pinned with the default SDK: cog 0.22.0 only
+	// asks for coglet>=0.22.0,<1.0, and the runtime's behaviour (health
+	// checks, streaming, validation) is coglet's, so a floating coglet would
+	// make the same cog.yaml build a different server over time.
+	DefaultCogletVersion = "0.22.0"
 	// UVImage is where Cog copies /uv and /uvx from.
 	UVImage = "ghcr.io/astral-sh/uv:0.9.26"
 )
@@ -53,8 +59,21 @@ type Options struct {
 	// Format is FormatBundle (the default) or FormatStandalone.
 	Format string
 
-	// Version is the run.cog.version label (this tool's version).
+	// Version is this tool's version, recorded in LabelFrontendVersion.
 	Version string
+
+	// CACert is PEM of extra certificate authorities (COG_CA_CERT),
+	// installed before any step that uses the network and trusted by the
+	// running model. Nil installs none: the base image's trust store is
+	// left as it is.
+	CACert []byte
+
+	// OpenAPISchema is the model's schema, computed before the build by
+	// package schema: written to /src/.cog/openapi_schema.json (which the
+	// runtime serves and validates inputs against) and set as the
+	// run.cog.openapi_schema label, the same bytes. Nil when cog.yaml names
+	// no predictor: the image then has neither.
+	OpenAPISchema []byte
 	// Revision and SourceVersion become the OCI revision/version labels
 	// when non-empty (from git).
 	Revision      string

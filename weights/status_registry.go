@@ -35,6 +35,7 @@ const (
 type ProbeOptions struct {
 	Keychain    authn.Keychain    // default authn.DefaultKeychain
 	Transport   http.RoundTripper // base transport; default one with short dial/TLS/header timeouts
+	Hosts       *registry.Hosts   // scheme and TLS trust per host; default: HTTPS, system and certs.d CAs
 	Timeout     time.Duration     // bound on the whole probe; default DefaultProbeTimeout
 	Concurrency int               // HEAD requests in flight; default DefaultProbeConcurrency
 }
@@ -88,7 +89,7 @@ func ProbeRegistry(ctx context.Context, repo name.Repository, want RegistryWant,
 	host := repo.RegistryStr()
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	client := &registry.Client{Keychain: opts.Keychain, Transport: opts.Transport, MaxRetries: -1}
+	client := &registry.Client{Keychain: opts.Keychain, Transport: opts.Transport, Hosts: opts.Hosts, MaxRetries: -1}
 	r := client.Repo(repo, registry.Pull)
 
 	type result struct {

@@ -64,6 +64,12 @@ const (
 	LabelHasInit       = "run.cog.has_init"
 	LabelOCIRevision   = ocispec.AnnotationRevision
 	LabelOCIVersion    = ocispec.AnnotationVersion
+	// LabelFrontendVersion is this project's version. run.cog.version is
+	// the version of the cog package installed in the image (Build sets the
+	// requested one; the caller replaces it with what pip freeze reports,
+	// see llb.InstalledCogVersion), which Cog's tools compare with the
+	// installed package; so ours has a label of its own.
+	LabelFrontendVersion = "org.cogfrontend.version"
 )
 
 // Paths inside the model image.

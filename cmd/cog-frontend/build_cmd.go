@@ -81,6 +81,16 @@ func runBuild(cmd *cobra.Command, dir string, f *buildFlags) error {
 	if f.push && f.output != "" {
 		return fmt.Errorf("--push and --output are exclusive: choose one destination")
 	}
+	if f.push {
+		// Credentials and TLS trust are checked before the (long) build.
+		ref, err := parseTagRef(f.tag)
+		if err != nil {
+			return err
+		}
+		if err := checkPush(ctx, ref); err != nil {
+			return err
+		}
+	}
 	// Resolve the weights before the (long) build, so drift or a missing
 	// lock fails fast with what to run. The frontend decides the format
 	// from the same option or build arg, by the same rule.

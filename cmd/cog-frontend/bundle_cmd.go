@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/cog-frontend/cog-frontend/exporter"
-	"github.com/google/go-containerregistry/pkg/name"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
@@ -37,6 +36,15 @@ registry are mounted.`,
 			p, err := loadProject(".", file, lock)
 			if err != nil {
 				return err
+			}
+			if pushRef != "" {
+				ref, err := parseTagRef(pushRef)
+				if err != nil {
+					return err
+				}
+				if err := checkPush(ctx, ref); err != nil {
+					return err
+				}
 			}
 			ws, err := p.exporterWeights(ctx)
 			if err != nil {
@@ -89,10 +97,10 @@ func resolveRoot(ctx context.Context, ref string) (exporter.Source, ocispec.Desc
 		}
 		return exporter.OpenLayout(dir, tag)
 	}
-	r, err := name.ParseReference(ref)
+	r, err := parseRef(ref)
 	if err != nil {
 		return nil, ocispec.Descriptor{}, fmt.Errorf("invalid image reference %q: %w", ref, err)
 	}
-	src, root, err := exporter.ResolveRegistry(ctx, r, exporter.DefaultRemoteOptions()...)
-	return src, root, err
+	src, root, err := exporter.ResolveRegistry(ctx, r, remoteOptions()...)
+	return src, root, explainPull(r.Context(), err)
 }

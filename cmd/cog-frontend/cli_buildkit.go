@@ -14,15 +14,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
-	gwclient "github.com/moby/buildkit/frontend/gateway/client"
-
+	cogconfig "github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/exporter"
 	"github.com/cog-frontend/cog-frontend/frontend"
 	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/docker/cli/cli/config"
 	"github.com/docker/cli/cli/connhelper/commandconn"
 	"github.com/moby/buildkit/client"
+	gwclient "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
@@ -71,7 +72,9 @@ func (t tlsFlags) opts() []client.ClientOpt {
 
 // connectBuildKit picks BuildKit: --builder (a buildx builder through
 // `docker buildx dial-stdio`), else BUILDKIT_HOST, else the current buildx
-// builder (which is the Docker daemon's BuildKit unless one was chosen).
+// builder (which is the Docker daemon's BuildKit unless one was chosen) if
+// it answers, else this project's development buildkitd (hack/dev-env up)
+// if it runs. Only the last two are guesses, and only they fall through.
 func connectBuildKit(ctx context.Context, builder string, tls tlsFlags) (*client.Client, string, error) {
 	if builder == "" && !pluginMode {
 		if host := os.Getenv("BUILDKIT_HOST"); host != "" {
@@ -79,6 +82,7 @@ func connectBuildKit(ctx context.Context, builder string, tls tlsFlags) (*client
 			return c, "BUILDKIT_HOST=" + host, err
 		}
 	}
+	explicit := builder != "" || pluginMode
 	if builder == "" {
 		builder = pluginBuilder
 	}
@@ -91,7 +95,66 @@ func connectBuildKit(ctx context.Context, builder string, tls tlsFlags) (*client
 	c, err := client.New(ctx, "", client.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
 		return commandconn.New(context.WithoutCancel(ctx), "docker", args...)
 	}))
-	return c, what, err
+	if explicit {
+		return c, what, err
+	}
+	if err == nil {
+		if err = answers(ctx, c); err == nil {
+			return c, what, nil
+		}
+		c.Close()
+	}
+	if sock := devBuildKitSocket(); sock != "" {
+		host := "unix://" + sock
+		if dc, derr := client.New(ctx, host); derr == nil {
+			if answers(ctx, dc) == nil {
+				fmt.Fprintf(os.Stderr, "using the development BuildKit %s (hack/dev-env); set BUILDKIT_HOST or --builder to use another\n", host)
+				return dc, host, nil
+			}
+			dc.Close()
+		}
+	}
+	return nil, what, fmt.Errorf("%s does not answer (%v): point cog-frontend at a BuildKit with BUILDKIT_HOST=unix:///PATH/buildkitd.sock or --builder NAME, or start this project's with hack/dev-env up", what, firstLine(err))
+}
+
+// answers asks BuildKit for its version, so that a builder that is not
+// there fails here rather than in the middle of the build.
+func answers(ctx context.Context, c *client.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	_, err := c.Info(ctx)
+	return err
+}
+
+// devBuildKitSocket is the socket of the buildkitd hack/dev-env runs (its
+// state directory: COG_DEV_STATE, else $XDG_CACHE_HOME or ~/.cache under
+// cog-frontend-dev), or "" when there is none.
+func devBuildKitSocket() string {
+	state := os.Getenv("COG_DEV_STATE")
+	if state == "" {
+		cache := os.Getenv("XDG_CACHE_HOME")
+		if cache == "" {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return ""
+			}
+			cache = filepath.Join(home, ".cache")
+		}
+		state = filepath.Join(cache, "cog-frontend-dev")
+	}
+	sock := filepath.Join(state, "run", "buildkitd.sock")
+	if fi, err := os.Stat(sock); err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return ""
+	}
+	return sock
+}
+
+func firstLine(err error) string {
+	if err == nil {
+		return "no answer"
+	}
+	s, _, _ := strings.Cut(strings.TrimSpace(err.Error()), "\n")
+	return s
 }
 
 // pluginBuilder is the builder Docker passes to a CLI plugin (empty: the
@@ -214,8 +277,16 @@ func buildImage(ctx context.Context, p *project, f *buildFlags) (*built, error) 
 	}
 
 	attrs := map[string]string{"filename": dfName}
-	for k, v := range parseKV(f.buildArgs) {
+	args := parseKV(f.buildArgs)
+	for k, v := range args {
 		attrs["build-arg:"+k] = v
+	}
+	ca, err := caCertArg(args)
+	if err != nil {
+		return nil, err
+	}
+	if ca != "" {
+		attrs["build-arg:"+cogconfig.CACertVar] = ca
 	}
 	if len(f.platforms) > 0 {
 		attrs["platform"] = strings.Join(f.platforms, ",")

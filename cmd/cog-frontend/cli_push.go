@@ -37,7 +37,7 @@ func pushBundle(ctx context.Context, b *exporter.Bundle, ref name.Tag, mode stri
 	}()
 	pr := newPushProgress(ch, "pushing "+ref.String())
 	locs := registry.LoadLocations(dir, ref.Context().Registry)
-	p := &exporter.Pusher{StateDir: dir, Concurrency: jobs, Progress: pr.update, MountFrom: locs.MountFrom}
+	p := &exporter.Pusher{Hosts: registryHosts, StateDir: dir, Concurrency: jobs, Progress: pr.update, MountFrom: locs.MountFrom}
 	res, err := p.Push(ctx, b, ref)
 	if err == nil {
 		// Every blob, image layers and configs included, so a push of the

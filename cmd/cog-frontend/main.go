@@ -6,11 +6,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/cog-frontend/cog-frontend/frontend"
 	"github.com/spf13/cobra"
 )
 
@@ -31,6 +33,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.PersistentFlags().BoolVar(&registryHosts.AllowPlainHTTP, "insecure", false, insecureUsage)
 	for _, f := range subcommands {
 		root.AddCommand(f())
 	}
@@ -38,10 +41,15 @@ func newRootCmd() *cobra.Command {
 }
 
 func main() {
+	// Every mode builds with this binary's frontend: record its version in
+	// the image's org.cogfrontend.version label.
+	frontend.Version = version
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newRootCmd().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
+		if !errors.Is(err, errFindings) { // check printed its findings
+			fmt.Fprintln(os.Stderr, "error:", err)
+		}
 		os.Exit(1)
 	}
 }

@@ -187,7 +187,7 @@ func registryStatus(ctx context.Context, p *project, o registryOpts) (*weights.R
 	if err != nil {
 		return nil, err
 	}
-	rep, err := weights.CheckRegistry(ctx, lock, repo, wire.WeightTag, weights.ProbeOptions{Timeout: o.Timeout})
+	rep, err := weights.CheckRegistry(ctx, lock, repo, wire.WeightTag, weights.ProbeOptions{Timeout: o.Timeout, Hosts: registryHosts})
 	if err != nil {
 		return nil, err
 	}

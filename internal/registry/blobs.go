@@ -28,7 +28,7 @@ func (r *Repo) HeadBlob(ctx context.Context, d digest.Digest) (bool, error) {
 		}
 		return false, err
 	})
-	return exists, err
+	return exists, r.explain(err)
 }
 
 // GetBlob streams d from byte offset on (a Range request when offset > 0).
@@ -73,7 +73,7 @@ func (r *Repo) GetBlob(ctx context.Context, d digest.Digest, offset int64) (io.R
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 		return false, checkResponse(resp, b)
 	})
-	return body, start, err
+	return body, start, r.explain(err)
 }
 
 // contentRangeStart reads the first byte of "bytes START-END/SIZE".
@@ -106,7 +106,10 @@ func (r *Repo) Mount(ctx context.Context, d digest.Digest, from string) (bool, e
 func (r *Repo) mount(ctx context.Context, d digest.Digest, from string) (mounted bool, session *http.Response, err error) {
 	hc, err := r.http(ctx, []string{from})
 	if Denied(err) {
-		return false, nil, nil // no access to from: upload instead
+		// The token service would not grant pull on from: upload with
+		// the repository's own scope instead, and do not ask again.
+		r.c.unreadable.Store(r.name.RegistryStr()+"/"+from, true)
+		return false, nil, nil
 	}
 	if err != nil {
 		return false, nil, err
@@ -120,6 +123,9 @@ func (r *Repo) mount(ctx context.Context, d digest.Digest, from string) (mounted
 	})
 	switch {
 	case Denied(err):
+		// The token left out pull on from (a token scoped to one
+		// repository): the upload uses a transport with r's scope only.
+		r.c.unreadable.Store(r.name.RegistryStr()+"/"+from, true)
 		return false, nil, nil
 	case err != nil:
 		return false, nil, err
@@ -163,4 +169,11 @@ func Short(d digest.Digest) string {
 		e = e[:12]
 	}
 	return e
+}
+
+// cannotRead reports whether a mount from repo of host was refused for want
+// of access before.
+func (c *Client) cannotRead(host, repo string) bool {
+	_, ok := c.unreadable.Load(host + "/" + repo)
+	return ok
 }

@@ -57,7 +57,10 @@ const (
 // value is ready to use.
 type Client struct {
 	Keychain  authn.Keychain    // default authn.DefaultKeychain
-	Transport http.RoundTripper // base transport (TLS, proxies); default DefaultTransport()
+	Transport http.RoundTripper // base transport (proxies, timeouts); default DefaultTransport()
+	// Hosts decides per host the scheme (HTTPS unless plain HTTP is allowed)
+	// and the TLS trust (certs.d, hosts.toml); default: a zero Hosts.
+	Hosts *Hosts
 	// MaxRetries is the budget of failures in a row without progress; 0
 	// means DefaultMaxRetries, a negative value no retries at all.
 	MaxRetries    int
@@ -73,8 +76,12 @@ type Client struct {
 	Stats *Stats
 
 	once  sync.Once
+	rt    http.RoundTripper // Transport seen through Hosts
 	mu    sync.Mutex
 	conns map[string]*conn
+	// unreadable are mount sources the registry would not let us read
+	// (host/repository): not asked again by this client.
+	unreadable sync.Map
 }
 
 // Stats counts what a Client did.
@@ -117,6 +124,10 @@ func (c *Client) defaults() {
 		if c.Transport == nil {
 			c.Transport = DefaultTransport()
 		}
+		if c.Hosts == nil {
+			c.Hosts = &Hosts{}
+		}
+		c.rt = c.Hosts.Transport(c.Transport)
 		if c.MaxRetries == 0 {
 			c.MaxRetries = DefaultMaxRetries
 		}
@@ -156,7 +167,7 @@ func (c *Client) Repo(repo name.Repository, access Access) *Repo {
 func (r *Repo) Name() name.Repository { return r.name }
 
 func (r *Repo) url(path string) string {
-	return r.name.Registry.Scheme() + "://" + r.name.RegistryStr() + "/v2/" + r.name.RepositoryStr() + path
+	return r.c.Hosts.Scheme(r.name.RegistryStr()) + "://" + r.name.RegistryStr() + "/v2/" + r.name.RepositoryStr() + path
 }
 
 // http returns an authenticated client for r with r's access, plus pull on
@@ -206,7 +217,7 @@ func (r *Repo) connect(ctx context.Context, mountFrom []string) (*http.Client, e
 	c := r.c
 	auth, err := c.Keychain.Resolve(r.name.Registry)
 	if err != nil {
-		return nil, fmt.Errorf("credentials for %s: %w", r.name.RegistryStr(), err)
+		return nil, fmt.Errorf("credentials for %s (from %s): %w", r.name.RegistryStr(), DockerConfigFile(), err)
 	}
 	scope := transport.PullScope
 	if r.access == Push {
@@ -216,14 +227,22 @@ func (r *Repo) connect(ctx context.Context, mountFrom []string) (*http.Client, e
 	for _, f := range mountFrom {
 		scopes = append(scopes, "repository:"+f+":pull")
 	}
+	reg := r.name.Registry
+	if c.Hosts.PlainHTTP(reg.RegistryStr()) {
+		// go-containerregistry's ping tries plain HTTP only for registries
+		// marked insecure (or at private addresses, which Hosts upgrades).
+		if ir, err := name.NewRegistry(reg.RegistryStr(), name.Insecure); err == nil {
+			reg = ir
+		}
+	}
 	var rt http.RoundTripper
 	err = c.retry(ctx, "connect to "+r.name.RegistryStr(), func() (bool, error) {
 		var err error
-		rt, err = transport.NewWithContext(ctx, r.name.Registry, auth, c.Transport, scopes)
+		rt, err = transport.NewWithContext(ctx, reg, auth, c.rt, scopes)
 		return false, err
 	})
 	if err != nil {
-		return nil, err
+		return nil, r.explain(err)
 	}
 	return &http.Client{
 		Transport: rt,
@@ -334,8 +353,20 @@ const maxResponse = 4<<20 + 1
 func (c *Client) do(ctx context.Context, hc *http.Client, method, u string, hdr http.Header, body io.Reader, length int64, want ...int) (*http.Response, []byte, error) {
 	wctx, wd := c.watch(ctx)
 	defer wd.stop()
+	expect := false
 	if body != nil {
 		body = &kickReader{r: body, wd: wd}
+		if length > 0 {
+			// go-containerregistry's transport answers a 401 (an expired
+			// token) by fetching a new token and sending the same request
+			// again, body and all. "Expect: 100-continue" keeps the body
+			// unsent until the registry has accepted the token, so the
+			// resend carries it whole; onceBody refuses a resend of a body
+			// already partly sent, which would put the wrong bytes at the
+			// offset Content-Range names.
+			body = &onceBody{r: body}
+			expect = true
+		}
 	}
 	req, err := http.NewRequestWithContext(wctx, method, u, body)
 	if err != nil {
@@ -349,6 +380,9 @@ func (c *Client) do(ctx context.Context, hc *http.Client, method, u string, hdr 
 	}
 	for k, v := range hdr {
 		req.Header[k] = v
+	}
+	if expect {
+		req.Header.Set("Expect", "100-continue")
 	}
 	stalled := func(err error) error {
 		if errors.Is(context.Cause(wctx), ErrStalled) {
@@ -366,4 +400,35 @@ func (c *Client) do(ctx context.Context, hc *http.Client, method, u string, hdr 
 		return nil, nil, stalled(err)
 	}
 	return resp, b, checkResponse(resp, b, want...)
+}
+
+// errBodyResent is a request body asked for again after part of it was sent.
+var errBodyResent = errors.New("request body already partly sent; not resending it in the same request")
+
+// onceBody is a request body that may be re-read from its start only while
+// none of it was read.
+type onceBody struct {
+	r      io.Reader
+	n      int64
+	closed bool
+	mu     sync.Mutex
+}
+
+func (o *onceBody) Read(b []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed && o.n > 0 {
+		return 0, errBodyResent
+	}
+	o.closed = false
+	n, err := o.r.Read(b)
+	o.n += int64(n)
+	return n, err
+}
+
+func (o *onceBody) Close() error {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
+	return nil
 }

@@ -149,6 +149,9 @@ func Retryable(err error) bool {
 	if errors.Is(err, errRetryNow) {
 		return true
 	}
+	if errors.As(err, new(*TLSError)) || errors.As(err, new(*AuthError)) {
+		return false
+	}
 	var te *transport.Error
 	if errors.As(err, &te) {
 		return te.Temporary() // e.g. a token endpoint answering 503

@@ -47,7 +47,7 @@ func (r *Repo) HeadManifest(ctx context.Context, ref, accept string) (bool, dige
 		}
 		return false, err
 	})
-	return found, dig, err
+	return found, dig, r.explain(err)
 }
 
 // GetManifest reads ref's bytes and media type.
@@ -70,7 +70,7 @@ func (r *Repo) GetManifest(ctx context.Context, ref, accept string) ([]byte, str
 		}
 		return false, err
 	})
-	return raw, mt, err
+	return raw, mt, r.explain(err)
 }
 
 // PutManifest uploads raw under target (a tag or d's digest). Under its
@@ -89,8 +89,8 @@ func (r *Repo) PutManifest(ctx context.Context, target string, d ocispec.Descrip
 	if err != nil {
 		return err
 	}
-	return r.c.retry(ctx, "PUT manifest "+r.name.String()+":"+target, func() (bool, error) {
+	return r.explain(r.c.retry(ctx, "PUT manifest "+r.name.String()+":"+target, func() (bool, error) {
 		_, _, err := r.c.do(ctx, hc, http.MethodPut, r.url("/manifests/"+target), http.Header{"Content-Type": {d.MediaType}}, bytes.NewReader(raw), int64(len(raw)), http.StatusCreated, http.StatusOK)
 		return false, err
-	})
+	}))
 }

@@ -465,7 +465,8 @@ func TestErrorSaysWhatTheRegistrySaid(t *testing.T) {
 		t.Errorf("PUT error: %v", err)
 	}
 	_, _, err = r.GetManifest(context.Background(), "plain", "")
-	if err == nil || !strings.HasSuffix(err.Error(), "403 Forbidden: quota exceeded for acct") || !Denied(err) || Retryable(err) {
+	if err == nil || !strings.Contains(err.Error(), "403 Forbidden: quota exceeded for acct;") ||
+		!strings.Contains(err.Error(), "docker login "+f.repo.RegistryStr()) || !Denied(err) || Retryable(err) {
 		t.Errorf("GET error: %v", err)
 	}
 }

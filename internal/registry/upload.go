@@ -47,6 +47,11 @@ type Progress func(status string, current int64)
 // repositories of the same registry), then a new upload. A refused mount
 // falls back to the upload.
 func (r *Repo) PushBlob(ctx context.Context, d ocispec.Descriptor, open Opener, mountFrom []string, progress Progress) (Outcome, error) {
+	o, err := r.pushBlob(ctx, d, open, mountFrom, progress)
+	return o, r.explain(err)
+}
+
+func (r *Repo) pushBlob(ctx context.Context, d ocispec.Descriptor, open Opener, mountFrom []string, progress Progress) (Outcome, error) {
 	if progress == nil {
 		progress = func(string, int64) {}
 	}
@@ -67,7 +72,7 @@ func (r *Repo) PushBlob(ctx context.Context, d ocispec.Descriptor, open Opener, 
 	} else {
 		var cands []string
 		for _, from := range mountFrom {
-			if from != r.name.RepositoryStr() {
+			if from != r.name.RepositoryStr() && !r.c.cannotRead(r.name.RegistryStr(), from) {
 				cands = append(cands, from)
 			}
 		}

@@ -16,6 +16,7 @@ bytes; keys keep insertion order, which is deterministic.
 """
 
 import dataclasses
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -184,7 +185,9 @@ def _document(adt, info, mode):
 
     return {
         "openapi": "3.0.2",
-        "info": {"title": "Cog", "version": "0.1.0"},
+        # Cog's info.version equals the image's run.cog.version, which is
+        # the installed cog's version.
+        "info": {"title": "Cog", "version": importlib.metadata.version("cog")},
         "paths": {
             "/": {"get": {"summary": "Root", "operationId": "root__get", "responses": {"200": _ok({})}}},
             "/health-check": {
