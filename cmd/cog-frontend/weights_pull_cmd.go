@@ -94,7 +94,7 @@ func runPull(ctx context.Context, stdout, stderr io.Writer, pf *projectFlags, ar
 			return fmt.Errorf("--max-store-size %q: %w", o.maxStore, err)
 		}
 	}
-	client := &registry.Client{StallTimeout: o.stall}
+	client := &registry.Client{Hosts: registryHosts, StallTimeout: o.stall}
 	var (
 		src   pull.Source
 		ws    []pull.Weight
@@ -162,7 +162,7 @@ func pullSource(ctx context.Context, client *registry.Client, hostsDir, ref stri
 		}
 		return pull.LayoutSource{Dir: l.Dir}, root.Digest.String(), nil
 	}
-	r, err := name.ParseReference(ref)
+	r, err := parseRef(ref)
 	if err != nil {
 		return nil, "", fmt.Errorf("invalid reference %q (want REG/REPO:TAG, REG/REPO@sha256:... or oci-layout://DIR[:TAG]): %w", ref, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -37,13 +38,27 @@ type MirrorSource struct {
 // itself). Mirrors get a client with a short retry budget, so a dead one
 // costs little before the next is tried; the upstream gets client.
 func MirrorsFor(client *registry.Client, hf *HostsFile, repo name.Repository) (Source, error) {
-	up := RegistrySource{Client: client, Repo: client.Repo(repo, registry.Pull)}
 	if hf == nil {
-		return up, nil
+		return RegistrySource{Client: client, Repo: client.Repo(repo, registry.Pull)}, nil
 	}
-	ms := &MirrorSource{}
-	mirrorClient := &registry.Client{Keychain: client.Keychain, Transport: client.Transport, MaxRetries: 1,
+	// Endpoints named http:// are spoken to in plain HTTP, as containerd
+	// does; every other host keeps the trust rules of client.Hosts.
+	hosts := &registry.Hosts{}
+	if h := client.Hosts; h != nil {
+		hosts.Insecure = append(hosts.Insecure, h.Insecure...)
+		hosts.AllowPlainHTTP = h.AllowPlainHTTP
+		hosts.CertsDirs = h.CertsDirs
+	}
+	for _, u := range append(hostURLs(hf.Hosts), hf.Server) {
+		if u != nil && u.Scheme == "http" {
+			hosts.Insecure = append(hosts.Insecure, u.Host)
+		}
+	}
+	upClient := &registry.Client{Keychain: client.Keychain, Transport: client.Transport, Hosts: hosts, MaxRetries: client.MaxRetries,
+		StallTimeout: client.StallTimeout, BackoffBase: client.BackoffBase, MaxRetryAfter: client.MaxRetryAfter, Stats: client.Stats}
+	mirrorClient := &registry.Client{Keychain: client.Keychain, Transport: client.Transport, Hosts: hosts, MaxRetries: 1,
 		StallTimeout: client.StallTimeout, BackoffBase: client.BackoffBase}
+	ms := &MirrorSource{}
 	for _, h := range hf.Hosts {
 		if !h.Pull {
 			continue
@@ -55,15 +70,24 @@ func MirrorsFor(client *registry.Client, hf *HostsFile, repo name.Repository) (S
 		ms.Endpoints = append(ms.Endpoints, Endpoint{Name: h.URL.Host, Resolve: h.Resolve, Pull: true,
 			Source: RegistrySource{Client: mirrorClient, Repo: mirrorClient.Repo(r, registry.Pull)}})
 	}
+	up := RegistrySource{Client: upClient, Repo: upClient.Repo(repo, registry.Pull)}
 	if hf.Server != nil {
 		r, err := endpointRepo(hf.Server.Scheme, hf.Server.Host, repo)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", hf.Path, err)
 		}
-		up = RegistrySource{Client: client, Repo: client.Repo(r, registry.Pull)}
+		up = RegistrySource{Client: upClient, Repo: upClient.Repo(r, registry.Pull)}
 	}
 	ms.Endpoints = append(ms.Endpoints, Endpoint{Name: up.Repo.Name().RegistryStr(), Source: up, Resolve: true, Pull: true})
 	return ms, nil
+}
+
+func hostURLs(hs []Host) []*url.URL {
+	var out []*url.URL
+	for _, h := range hs {
+		out = append(out, h.URL)
+	}
+	return out
 }
 
 func endpointRepo(scheme, host string, repo name.Repository) (name.Repository, error) {

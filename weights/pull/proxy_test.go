@@ -70,7 +70,7 @@ func TestPullHonoursProxyEnvironment(t *testing.T) {
 func proxyChild(ref string) {
 	r, err := name.ParseReference(ref, name.Insecure)
 	if err == nil {
-		client := &registry.Client{MaxRetries: -1}
+		client := &registry.Client{MaxRetries: -1, Hosts: &registry.Hosts{Insecure: []string{r.Context().RegistryStr()}}}
 		src := pull.RegistrySource{Client: client, Repo: client.Repo(r.Context(), registry.Pull)}
 		var ws []pull.Weight
 		if ws, err = pull.Resolve(context.Background(), src, r.Identifier(), nil); err == nil {
