@@ -135,7 +135,7 @@ func TestPullPrinterTerminalStatusLine(t *testing.T) {
 	p.event(pull.Event{Kind: pull.EventDone, Weight: "w", Layer: l, Bytes: 1000, Total: 1000})
 	p.notice("copying")
 	out := buf.String()
-	for _, want := range []string{"resume", "\r\x1b[Kpulling: 300B of 900B, 300B/s, 2s left", "done", "notice: copying"} {
+	for _, want := range []string{"resume", "\r\x1b[Kpulling: 300B of 900B, ", "B/s, ", "s left", "done", "notice: copying"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%q", want, out)
 		}
