@@ -59,6 +59,13 @@ func TestWeightsPullVerifyPruneCLI(t *testing.T) {
 	if err != nil || !strings.Contains(out, "minilm") || !strings.Contains(out, " ok ") {
 		t.Fatalf("verify: %v\n%s", err, out)
 	}
+	out, err = pullCLI(t, ".", "verify", root, "--ref", "oci-layout://"+l.dir+":w")
+	if err != nil || !strings.Contains(out, " ok ") {
+		t.Fatalf("verify --ref: %v\n%s", err, out)
+	}
+	if out, err := pullCLI(t, ".", "verify", t.TempDir(), "--ref", "oci-layout://"+l.dir+":w"); err == nil || !strings.Contains(out, "missing") {
+		t.Fatalf("verify --ref of an empty root: %v\n%s", err, out)
+	}
 	out, err = pullCLI(t, ".", "pull", "oci-layout://"+l.dir+":w", "--dest", root, "--json")
 	if err != nil || !strings.Contains(out, `"outcome":"unchanged"`) {
 		t.Fatalf("second pull: %v\n%s", err, out)

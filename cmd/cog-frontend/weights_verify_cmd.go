@@ -1,22 +1,27 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cog-frontend/cog-frontend/internal/registry"
 	"github.com/cog-frontend/cog-frontend/weights"
 	"github.com/cog-frontend/cog-frontend/weights/materialize"
+	"github.com/cog-frontend/cog-frontend/weights/pull"
 )
 
 func init() { weightsSubcommands = append(weightsSubcommands, newWeightsVerifyCmd) }
 
 func newWeightsVerifyCmd(pf *projectFlags) *cobra.Command {
 	var asJSON bool
+	var ref, hostsDir string
 	c := &cobra.Command{
-		Use:   "verify [ROOT|DIR]",
+		Use:   "verify [ROOT|DIR] [--ref REF|oci-layout://DIR[:TAG]]",
 		Short: "Recompute materialized weights and report each as ok, missing or changed",
 		Long: `Verify hashes the files a weights pull placed under ROOT (default .), or
 in one weight directory DIR, and compares them with what was delivered (the
@@ -24,8 +29,9 @@ file list in each .cog/ready marker). Each weight is ok, missing (no ready
 marker: not pulled, in progress, or failed) or changed, with the first
 differing file. In a project (./cog.yaml with a weights.lock), each weight
 of the lock is also expected at ROOT/<target> in its locked version: one
-not delivered is missing, one holding another set digest is changed. The
-exit code is 1 unless every weight is ok.`,
+not delivered is missing, one holding another set digest is changed. With
+--ref the weights of that bundle (or weight manifest) are expected instead
+of the lock's. The exit code is 1 unless every weight is ok.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			root := "."
@@ -36,7 +42,12 @@ exit code is 1 unless every weight is ok.`,
 			if err != nil {
 				return err
 			}
-			exp, err := expectedUnder(abs, pf)
+			var exp []materialize.Expected
+			if ref != "" {
+				exp, err = expectedOfRef(c.Context(), abs, ref, hostsDir)
+			} else {
+				exp, err = expectedUnder(abs, pf)
+			}
 			if err != nil {
 				return err
 			}
@@ -74,7 +85,36 @@ exit code is 1 unless every weight is ok.`,
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().StringVar(&ref, "ref", "", "expect the weights of this bundle or weight manifest")
+	c.Flags().StringVar(&hostsDir, "hosts-dir", os.Getenv("COG_HOSTS_DIR"), "registry mirror config for --ref (as for pull)")
 	return c
+}
+
+// expectedOfRef is what root should hold to deliver the weights of ref.
+func expectedOfRef(ctx context.Context, root, ref, hostsDir string) ([]materialize.Expected, error) {
+	client := &registry.Client{Hosts: registryHosts}
+	src, id, err := pullSource(ctx, client, hostsDir, ref)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := pull.Resolve(ctx, src, id, nil)
+	if err != nil {
+		return nil, err
+	}
+	p := &materialize.Placer{Root: root}
+	var exp []materialize.Expected
+	for _, w := range ws {
+		var files []materialize.ReadyFile
+		for _, f := range w.Files {
+			files = append(files, materialize.ReadyFile{Path: f.Path, Size: f.Size, Digest: f.Digest})
+		}
+		if w.Format == pull.FormatV0 {
+			exp = append(exp, materialize.Expected{Name: w.Name, Root: root, Marker: filepath.Join(p.Markers(w), materialize.MarkerReady), Files: files})
+			continue
+		}
+		exp = append(exp, materialize.ForWeight(root, w.Name, w.Target, w.SetDigest, files))
+	}
+	return exp, nil
 }
 
 // expectedUnder is what root should hold: the weights of the project's
