@@ -125,8 +125,19 @@ credentials is reported on its own line; the exit code does not change.`,
 	status.Flags().BoolVar(&regOpts.Skip, "no-registry", false, "do not ask a registry")
 	status.Flags().DurationVar(&regOpts.Timeout, "registry-timeout", weights.DefaultProbeTimeout, "give up on the registry after this long")
 	cmd.AddCommand(imp, status)
+	for _, f := range weightsSubcommands {
+		cmd.AddCommand(f(&projectFlags{File: &file, Dir: &dir, Lock: &lock}))
+	}
 	return cmd
 }
+
+// projectFlags are the weights command's persistent flags, for
+// subcommands defined in other files.
+type projectFlags struct{ File, Dir, Lock *string }
+
+// weightsSubcommands is filled by the init functions of the weights_*_cmd.go
+// files.
+var weightsSubcommands []func(*projectFlags) *cobra.Command
 
 func printReports(w io.Writer, reps []weights.WeightReport, packed bool) {
 	for _, r := range reps {

@@ -120,3 +120,17 @@ func (p *Partial) Commit(expected string) (string, string, error) {
 	os.Remove(p.metaPath)
 	return got, dst, nil
 }
+
+// Path is the partial's file, for re-reading the bytes it holds.
+func (p *Partial) Path() string { return p.f.Name() }
+
+// Digest is the digest of the bytes written so far.
+func (p *Partial) Digest() string { return "sha256:" + hex.EncodeToString(p.h.Sum(nil)) }
+
+// Discard deletes the partial: its bytes were used (their content is in
+// the store in another form) or are no good.
+func (p *Partial) Discard() {
+	p.f.Close()
+	os.Remove(p.f.Name())
+	os.Remove(p.metaPath)
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -91,6 +92,10 @@ func (s *Store) Open(digest string) (*os.File, error) {
 	return os.Open(p)
 }
 
+// ErrDigestMismatch is wrapped by a commit whose bytes are not the
+// expected ones: the content is wrong, not the store.
+var ErrDigestMismatch = errors.New("the content does not match its digest")
+
 // Ingest is a blob being written. Write to it, then Commit or Abort.
 type Ingest struct {
 	s    *Store
@@ -134,7 +139,7 @@ func (in *Ingest) Commit(expected string) (string, error) {
 	defer in.Abort()
 	got := "sha256:" + hex.EncodeToString(in.h.Sum(nil))
 	if expected != "" && got != expected {
-		return "", fmt.Errorf("content store: wrote %s (%d bytes), expected %s", got, in.n, expected)
+		return "", fmt.Errorf("content store: wrote %s (%d bytes), expected %s: %w", got, in.n, expected, ErrDigestMismatch)
 	}
 	if err := in.f.Sync(); err != nil {
 		return "", fmt.Errorf("content store: %w", err)

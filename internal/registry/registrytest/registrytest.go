@@ -227,13 +227,19 @@ func (r *Registry) serveBlob(w http.ResponseWriter, req *http.Request, repo stri
 	w.Header().Set("Docker-Content-Digest", d.String())
 	start := int64(0)
 	if rg := req.Header.Get("Range"); rg != "" {
-		s, _, _ := strings.Cut(strings.TrimPrefix(rg, "bytes="), "-")
+		s, e, _ := strings.Cut(strings.TrimPrefix(rg, "bytes="), "-")
 		start, _ = strconv.ParseInt(s, 10, 64)
 		if start > int64(len(b)) {
 			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
 			return
 		}
-		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, len(b)-1, len(b)))
+		end := int64(len(b)) - 1
+		if n, err := strconv.ParseInt(e, 10, 64); err == nil && n < end {
+			end = n
+		}
+		total := len(b)
+		b = b[:end+1]
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, total))
 		w.Header().Set("Content-Length", strconv.Itoa(len(b)-int(start)))
 		w.WriteHeader(http.StatusPartialContent)
 	} else {
@@ -392,4 +398,22 @@ func (r *Registry) serveManifest(w http.ResponseWriter, req *http.Request, repo,
 	default:
 		w.WriteHeader(http.StatusMethodNotAllowed)
 	}
+}
+
+// PutManifest stores raw under ref (a tag) and its digest in repo, as a PUT
+// would.
+func (r *Registry) PutManifest(repo, ref, mediaType string, raw []byte) digest.Digest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.init()
+	if r.manifests[repo] == nil {
+		r.manifests[repo] = map[string]manifest{}
+	}
+	d := digest.FromBytes(raw)
+	m := manifest{mediaType: mediaType, raw: append([]byte(nil), raw...)}
+	r.manifests[repo][d.String()] = m
+	if ref != "" {
+		r.manifests[repo][ref] = m
+	}
+	return d
 }
