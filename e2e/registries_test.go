@@ -303,3 +303,43 @@ func TestRegistryUploadsElsewhereGetNoCredentials(t *testing.T) {
 	}
 	mustContain(t, "inspect", out, "minilm")
 }
+
+// TestRegistryPushBuiltModelAfterDockerLogin: `docker login` into a
+// token-auth registry over TLS with a private CA, then `cog-frontend push`
+// builds examples/hello and pushes it there.
+func TestRegistryPushBuiltModelAfterDockerLogin(t *testing.T) {
+	env := testEnv(t)
+	l := newLab(t)
+	ts := l.tokenServer(map[string]string{"alice": "pw-alice"}, func(user, repo string) []string { return []string{"pull", "push"} }, 5*time.Minute)
+	reg := l.registry(regConfig{Token: ts})
+	dir := prepareExample(t, env, hello.name, "")
+	trust := "SSL_CERT_FILE=" + caBundle(t, l.CA.File)
+	cfg := dockerConfigDir(t, map[string]any{})
+	envs := []string{"DOCKER_CONFIG=" + cfg, trust}
+	out, err := runWith(t, dir, append(slicesClone(envs), "DOCKER_HOST=unix:///nonexistent/docker.sock"), "sh", "-c", "printf pw-alice | docker login "+reg+" -u alice --password-stdin")
+	if err != nil {
+		t.Fatalf("docker login: %v\n%s", err, out)
+	}
+	ref := reg + "/team/hello:v1"
+	out, err = runWith(t, dir, envs, env.Binary, "push", "--progress", "plain", ref)
+	if err != nil {
+		t.Fatalf("cog-frontend push %s: %v\n%s", ref, err, tail(out, 40))
+	}
+	mustContain(t, "push", out, "cog-image.v1")
+	out, err = runWith(t, dir, envs, env.Binary, "inspect", ref)
+	if err != nil {
+		t.Fatalf("inspect %s: %v\n%s", ref, err, out)
+	}
+	mustContain(t, "inspect", out, "linux/amd64")
+	pushed := false
+	for _, r := range ts.requests() {
+		for _, g := range r.Granted {
+			if r.User == "alice" && strings.HasPrefix(g, "repository:team/hello:") && strings.Contains(g, "push") {
+				pushed = true
+			}
+		}
+	}
+	if !pushed {
+		t.Errorf("no push token for team/hello was issued to alice: %+v", ts.requests())
+	}
+}
