@@ -116,7 +116,8 @@ func TestRegistryTokenExpiryLongTransfers(t *testing.T) {
 			t.Fatalf("push: %v", err)
 		}
 		took := time.Since(start)
-		t.Logf("push took %s; %d tokens; sent %d (proxy saw %d up); resumed %d, retries %d", took.Round(time.Second), tokens("pusher", start), c.Stats.BytesSent.Load(), px.Up.Load(), c.Stats.Resumed.Load(), c.Stats.Retries.Load())
+		t.Logf("push took %s; %d tokens (%d renewed ahead of expiry); sent %d (%.4fx; proxy saw %d up, %.4fx); resumed %d, retries %d", took.Round(time.Second), tokens("pusher", start), c.Stats.TokensRenewed.Load(),
+			c.Stats.BytesSent.Load(), float64(c.Stats.BytesSent.Load())/size, px.Up.Load(), float64(px.Up.Load())/size, c.Stats.Resumed.Load(), c.Stats.Retries.Load())
 		if took < accepted {
 			t.Errorf("the push took %s, less than a token is accepted (%s): nothing was tested", took, accepted)
 		}
@@ -162,7 +163,7 @@ func TestRegistryTokenExpiryLongTransfers(t *testing.T) {
 			got += n
 		}
 		took := time.Since(start)
-		t.Logf("pull took %s in %d requests; %d tokens; proxy saw %d down", took.Round(time.Second), ranges, tokens("puller", start), px.Down.Load())
+		t.Logf("pull took %s in %d requests; %d tokens; proxy saw %d down (%.4fx)", took.Round(time.Second), ranges, tokens("puller", start), px.Down.Load(), float64(px.Down.Load())/size)
 		if digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil)) != desc.Digest {
 			t.Errorf("pulled bytes do not match %s", desc.Digest)
 		}
@@ -205,6 +206,7 @@ func TestRegistryTokenExpiryLongTransfers(t *testing.T) {
 		if c2.Stats.Resumed.Load() == 0 {
 			t.Errorf("the second run did not resume the upload session")
 		}
+		t.Logf("both runs sent %d (%.4fx; proxy saw %d up, %.4fx); the second resumed at %d", sent.Load(), float64(sent.Load())/size, px.Up.Load(), float64(px.Up.Load())/size, size-c2.Stats.BytesSent.Load())
 		checkBytes(t, "both runs sent", sent.Load())
 		checkBytes(t, "proxy saw", px.Up.Load())
 	})

@@ -1,11 +1,13 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -111,5 +113,80 @@ func TestExpiredTokenMidUploadResendsNoBytes(t *testing.T) {
 	}
 	if _, h2 := protos.Load("HTTP/2.0"); !h2 {
 		t.Errorf("the test server was not spoken to over HTTP/2")
+	}
+}
+
+// fakeClock is a clock the test moves.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestTokenRenewedBeforeAChunkWouldOutliveIt: behind a proxy that reads a
+// whole request body before the registry checks the token (as nginx
+// buffers), a chunk sent with an expired token is sent for nothing. Tokens
+// live 60 s and each chunk takes 20 s, so the upload asks for a new token
+// before a chunk its token would not outlast, and nothing is sent twice.
+func TestTokenRenewedBeforeAChunkWouldOutliveIt(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1e9, 0)}
+	reg := registrytest.New()
+	var (
+		mu       sync.Mutex
+		issued   = map[string]time.Time{}
+		received int64
+		refused  int
+	)
+	reg.Before = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/token" {
+			mu.Lock()
+			tok := fmt.Sprintf("token-%d", len(issued)+1)
+			issued[tok] = clock.now()
+			mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]any{"token": tok, "expires_in": 60})
+			return true
+		}
+		if r.Method == http.MethodPatch {
+			// The buffering proxy: the body first, then the registry.
+			b, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			clock.add(20 * time.Second)
+			mu.Lock()
+			received += int64(len(b))
+			mu.Unlock()
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		at, ok := issued[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+		if !ok || clock.now().After(at.Add(60*time.Second)) {
+			if r.Method == http.MethodPatch {
+				refused++
+			}
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="http://%s/token",service="registrytest"`, r.Host))
+			registrytest.WriteError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
+			return true
+		}
+		return false
+	}
+	f := newFixture(t, reg, nil)
+	f.c.ChunkSize = 1 << 20
+	f.c.Now = clock.now
+	b, d := blob(8 << 20)
+	f.push(t, b, d)
+	if refused > 0 {
+		t.Errorf("%d chunks were refused for an expired token", refused)
+	}
+	if received != d.Size || f.c.Stats.BytesSent.Load() != d.Size {
+		t.Errorf("the registry received %d bytes, the client sent %d, for a %d byte blob", received, f.c.Stats.BytesSent.Load(), d.Size)
+	}
+	if n := f.c.Stats.TokensRenewed.Load(); n < 3 {
+		t.Errorf("%d tokens renewed over 160 s of 60 s tokens, want at least 3", n)
 	}
 }
