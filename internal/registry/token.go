@@ -117,8 +117,8 @@ func (r *Repo) fresh(ctx context.Context, cn *conn, mountFrom []string, d time.D
 	r.c.mu.Lock()
 	if r.c.conns[key] == cn {
 		delete(r.c.conns, key)
-	}
+		r.c.Stats.TokensRenewed.Add(1)
+	} // else another upload renewed it already: take that one
 	r.c.mu.Unlock()
-	r.c.Stats.TokensRenewed.Add(1)
 	return r.conn(ctx, mountFrom)
 }
