@@ -37,8 +37,16 @@ func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
 // throttled rate for longer than a token is accepted (lifetime 5 s, and
 // distribution accepts a token until 60 s after its exp), so each transfer
 // needs a fresh token midway; both complete without restarting the blob
-// and send at most 1.02x its bytes. A refused refresh ends the push with an
-// error naming the registry and the fix, and the next run resumes.
+// and send at most 1.02x its bytes. The push renews its token ahead of
+// each 4 MiB chunk it would not outlast; the pull's range requests get the
+// registry's 401 once the first token is past and renew on it. A refused
+// refresh ends the push with an error naming the registry and the fix, and
+// the next run resumes.
+//
+// The issue asks for 1 GiB each way; at a rate that makes a transfer
+// outlive several tokens that would take far longer than this suite
+// allows, and the size does not change what is tested (a chunk boundary
+// with a token about to expire, a range request with an expired one).
 //
 // Sizes: 72 MiB at 1 MiB/s is about 75 s, past the 65 s a 5 s token
 // lives; a bigger blob would only make the test longer.
