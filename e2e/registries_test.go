@@ -250,3 +250,96 @@ func TestRegistryTLSErrorsSayWhichAndHowToTrust(t *testing.T) {
 		t.Errorf("inspect with a hosts.toml naming http://%s: %v\n%s", plain, err, out)
 	}
 }
+
+// TestRegistryUploadsElsewhereGetNoCredentials: a token-auth registry sends
+// its upload sessions to another host (as registries send them to storage).
+// The push, with real credentials, succeeds with every upload request on
+// that host, and neither the token nor the password ever reaches it.
+func TestRegistryUploadsElsewhereGetNoCredentials(t *testing.T) {
+	env := testEnv(t)
+	l := newLab(t)
+	ts := l.tokenServer(map[string]string{"alice": "pw-alice"}, func(user, repo string) []string { return []string{"pull", "push"} }, 5*time.Minute)
+	uploads := &uploadHost{}
+	reg := l.registry(regConfig{Token: ts, Uploads: uploads})
+	dir, _ := weightsProject(t, env, reg+"/team/model")
+	writeImageLayout(t, filepath.Join(dir, "img"))
+	layout := "oci-layout://" + filepath.Join(dir, "img") + ":latest"
+	trust := "SSL_CERT_FILE=" + caBundle(t, l.CA.File)
+	cfg := dockerConfigDir(t, map[string]any{"auths": map[string]any{reg: map[string]string{"auth": basicAuth("alice", "pw-alice")}}})
+	out, err := runWith(t, dir, []string{"DOCKER_CONFIG=" + cfg, trust}, env.Binary, "bundle", "--image", layout, "--push", reg+"/team/m:v1", "--progress", "plain")
+	if err != nil {
+		t.Fatalf("push: %v\n%s", err, out)
+	}
+	mustContain(t, "push", out, "in 5 blob(s)")
+	requests, auth := uploads.seen()
+	patches, puts := 0, 0
+	for _, r := range requests {
+		switch {
+		case strings.HasPrefix(r, "PATCH "):
+			patches++
+		case strings.HasPrefix(r, "PUT "):
+			puts++
+		}
+	}
+	t.Logf("the upload host saw %d requests (%d PATCH, %d PUT)", len(requests), patches, puts)
+	if patches == 0 || puts < 5 {
+		t.Errorf("the uploads did not go to the upload host (%d PATCH, %d PUT): %v", patches, puts, requests)
+	}
+	if len(auth) > 0 {
+		t.Errorf("the upload host %s was sent credentials: %q", uploads.Addr, auth)
+	}
+	granted := 0
+	for _, r := range ts.requests() {
+		if r.User == "alice" && r.Status == 200 {
+			granted++
+		}
+	}
+	if granted == 0 {
+		t.Errorf("the token server issued no token to alice: the push did not use the credentials")
+	}
+	out, err = runWith(t, dir, []string{"DOCKER_CONFIG=" + cfg, trust}, env.Binary, "inspect", reg+"/team/m:v1")
+	if err != nil {
+		t.Fatalf("inspect: %v\n%s", err, out)
+	}
+	mustContain(t, "inspect", out, "minilm")
+}
+
+// TestRegistryPushBuiltModelAfterDockerLogin: `docker login` into a
+// token-auth registry over TLS with a private CA, then `cog-frontend push`
+// builds examples/hello and pushes it there.
+func TestRegistryPushBuiltModelAfterDockerLogin(t *testing.T) {
+	env := testEnv(t)
+	l := newLab(t)
+	ts := l.tokenServer(map[string]string{"alice": "pw-alice"}, func(user, repo string) []string { return []string{"pull", "push"} }, 5*time.Minute)
+	reg := l.registry(regConfig{Token: ts})
+	dir := prepareExample(t, env, hello.name, "")
+	trust := "SSL_CERT_FILE=" + caBundle(t, l.CA.File)
+	cfg := dockerConfigDir(t, map[string]any{})
+	envs := []string{"DOCKER_CONFIG=" + cfg, trust}
+	out, err := runWith(t, dir, append(slicesClone(envs), "DOCKER_HOST=unix:///nonexistent/docker.sock"), "sh", "-c", "printf pw-alice | docker login "+reg+" -u alice --password-stdin")
+	if err != nil {
+		t.Fatalf("docker login: %v\n%s", err, out)
+	}
+	ref := reg + "/team/hello:v1"
+	out, err = runWith(t, dir, envs, env.Binary, "push", "--progress", "plain", ref)
+	if err != nil {
+		t.Fatalf("cog-frontend push %s: %v\n%s", ref, err, tail(out, 40))
+	}
+	mustContain(t, "push", out, "cog-image.v1")
+	out, err = runWith(t, dir, envs, env.Binary, "inspect", ref)
+	if err != nil {
+		t.Fatalf("inspect %s: %v\n%s", ref, err, out)
+	}
+	mustContain(t, "inspect", out, "linux/amd64")
+	pushed := false
+	for _, r := range ts.requests() {
+		for _, g := range r.Granted {
+			if r.User == "alice" && strings.HasPrefix(g, "repository:team/hello:") && strings.Contains(g, "push") {
+				pushed = true
+			}
+		}
+	}
+	if !pushed {
+		t.Errorf("no push token for team/hello was issued to alice: %+v", ts.requests())
+	}
+}

@@ -185,6 +185,9 @@ type regConfig struct {
 	// Via, with Token, puts something between the token front and
 	// distribution: it gets distribution's address and returns its own.
 	Via func(backend string) string
+	// Uploads, with Token, is another host that upload sessions are sent
+	// to; registry starts it.
+	Uploads *uploadHost
 }
 
 // registry starts a distribution registry in the namespace and returns
@@ -267,7 +270,12 @@ func (l *lab) registry(c regConfig) string {
 		if c.Via != nil {
 			backend = c.Via(host)
 		}
-		l.tokenFront(front, backend, c.Token)
+		uploads := ""
+		if c.Uploads != nil {
+			l.serveUploads(c.Uploads, front, backend, c.Token)
+			uploads = c.Uploads.Addr
+		}
+		l.tokenFront(front, backend, uploads, c.Token)
 		return front
 	}
 	return host
@@ -275,7 +283,9 @@ func (l *lab) registry(c regConfig) string {
 
 // tokenFront serves the token server at /token and proxies everything else
 // to the registry at backend, with TLS, listening inside the namespace.
-func (l *lab) tokenFront(addr, backend string, ts *tokenServer) {
+// With uploads, upload sessions are sent there: the Location of each
+// answer that opens or continues one names that host.
+func (l *lab) tokenFront(addr, backend, uploads string, ts *tokenServer) {
 	t := l.t
 	certFile, keyFile := l.serverCert("front-" + strings.ReplaceAll(addr, ":", "_"))
 	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
@@ -292,8 +302,27 @@ func (l *lab) tokenFront(addr, backend string, ts *tokenServer) {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
 			pr.SetXForwarded()
+			// Distribution reads a body only once it accepted the token,
+			// so a client that waits for "100 Continue" sends nothing
+			// with a request it refuses (an expired token). The front
+			// must not answer 100 before distribution did: it asks
+			// distribution with Expect too, and reads (so answers 100)
+			// only after distribution's 100. Go's HTTP/2 server takes
+			// Expect off the request it hands a handler, so over HTTP/2
+			// the front would forward the body at once and let the client
+			// send it to a request that ends in 401.
+			if pr.In.ContentLength > 0 {
+				pr.Out.Header.Set("Expect", "100-continue")
+			}
 		},
 		FlushInterval: -1,
+		ErrorLog:      log.New(io.Discard, "", 0), // the throttle's cuts
+		ModifyResponse: func(resp *http.Response) error {
+			if uploads != "" {
+				uploadsAt(resp, uploads)
+			}
+			return nil
+		},
 		// A connection per request, so a throttle behind the front applies
 		// its current rate and cut to each request.
 		Transport: &http.Transport{DisableKeepAlives: true, ExpectContinueTimeout: 5 * time.Second},
@@ -305,6 +334,83 @@ func (l *lab) tokenFront(addr, backend string, ts *tokenServer) {
 	go srv.ServeTLS(ln, "", "")
 	t.Cleanup(func() { srv.Close() })
 	ts.URL = "https://" + addr
+}
+
+// uploadsAt points the Location of an answer about an upload session at
+// host.
+func uploadsAt(resp *http.Response, host string) {
+	if loc := resp.Header.Get("Location"); strings.HasPrefix(loc, "/v2/") && strings.Contains(loc, "/blobs/uploads/") {
+		resp.Header.Set("Location", "https://"+host+loc)
+	}
+}
+
+// uploadHost is a host other than the registry's that takes its upload
+// sessions, as storage behind a registry does (an upload URL signed for
+// one session). It needs no credentials from the client: it forwards to
+// distribution with a token of its own for the session's repository. It
+// records the Authorization headers clients sent it.
+type uploadHost struct {
+	Addr string
+
+	mu       sync.Mutex
+	requests []string
+	auth     []string
+}
+
+func (u *uploadHost) seen() (requests, auth []string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return slices.Clone(u.requests), slices.Clone(u.auth)
+}
+
+// serveUploads starts u on the near end, in front of distribution at
+// backend, for the registry known as registryHost.
+func (l *lab) serveUploads(u *uploadHost, registryHost, backend string, ts *tokenServer) {
+	t := l.t
+	certFile, keyFile := l.serverCert(fmt.Sprintf("uploads%d", serial.Add(1)))
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", l.HostIP+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Addr = ln.Addr().String()
+	target, _ := url.Parse("http://" + backend)
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = registryHost
+			repo, _, _ := strings.Cut(strings.TrimPrefix(pr.In.URL.Path, "/v2/"), "/blobs/uploads/")
+			tok, err := ts.sign("upload-host", []tokenAccess{{"repository", repo, []string{"pull", "push"}}}, time.Now())
+			if err == nil {
+				pr.Out.Header.Set("Authorization", "Bearer "+tok)
+			}
+			if pr.In.ContentLength > 0 {
+				pr.Out.Header.Set("Expect", "100-continue") // as in tokenFront
+			}
+		},
+		ModifyResponse: func(resp *http.Response) error { uploadsAt(resp, u.Addr); return nil },
+		Transport:      &http.Transport{DisableKeepAlives: true, ExpectContinueTimeout: 5 * time.Second},
+		ErrorLog:       log.New(io.Discard, "", 0),
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.requests = append(u.requests, r.Method+" "+r.URL.Path)
+		if a := r.Header.Get("Authorization"); a != "" {
+			u.auth = append(u.auth, a)
+		}
+		u.mu.Unlock()
+		if !strings.HasPrefix(r.URL.Path, "/v2/") || !strings.Contains(r.URL.Path, "/blobs/uploads/") {
+			http.NotFound(w, r)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	})
+	srv := &http.Server{Handler: h, TLSConfig: &tls.Config{Certificates: []tls.Certificate{pair}}, ErrorLog: log.New(io.Discard, "", 0)}
+	go srv.ServeTLS(ln, "", "")
+	t.Cleanup(func() { srv.Close() })
 }
 
 // listenInNetNS opens a listening socket inside the named network
@@ -394,10 +500,42 @@ func (l *lab) tokenServer(users map[string]string, allow func(user, repo string)
 	return ts
 }
 
+// refuse makes the server refuse (true) or serve again (false) user.
+func (ts *tokenServer) refuse(user string, v bool) {
+	ts.mu.Lock()
+	ts.refused[user] = v
+	ts.mu.Unlock()
+}
+
 func (ts *tokenServer) requests() []tokenRequest {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	return slices.Clone(ts.log)
+}
+
+// tokenAccess is one grant of a token (the distribution token spec's
+// "access" claim).
+type tokenAccess struct {
+	Type    string   `json:"type"`
+	Name    string   `json:"name"`
+	Actions []string `json:"actions"`
+}
+
+// sign makes a token for user with grants, issued at now.
+func (ts *tokenServer) sign(user string, grants []tokenAccess, now time.Time) (string, error) {
+	var jti [8]byte
+	rand.Read(jti[:])
+	claims := map[string]any{"iss": ts.Issuer, "sub": user, "aud": ts.Service, "exp": now.Add(ts.lifetime).Unix(),
+		"nbf": now.Add(-time.Second).Unix(), "iat": now.Unix(), "jti": fmt.Sprintf("%x", jti), "access": grants}
+	header := map[string]any{"alg": "RS256", "typ": "JWT", "x5c": []string{ts.x5c}}
+	enc := func(v any) string { b, _ := json.Marshal(v); return base64.RawURLEncoding.EncodeToString(b) }
+	signing := enc(header) + "." + enc(claims)
+	sum := sha256.Sum256([]byte(signing))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, ts.key, crypto.SHA256, sum[:])
+	if err != nil {
+		return "", err
+	}
+	return signing + "." + base64.RawURLEncoding.EncodeToString(sig), nil
 }
 
 func (ts *tokenServer) serve(w http.ResponseWriter, r *http.Request) {
@@ -420,12 +558,7 @@ func (ts *tokenServer) serve(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required: unknown user, wrong password or access revoked"}]}`)
 		return
 	}
-	type access struct {
-		Type    string   `json:"type"`
-		Name    string   `json:"name"`
-		Actions []string `json:"actions"`
-	}
-	var grants []access
+	var grants []tokenAccess
 	for _, s := range requested {
 		parts := strings.Split(s, ":")
 		if len(parts) != 3 || parts[0] != "repository" {
@@ -439,31 +572,101 @@ func (ts *tokenServer) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if len(acts) > 0 {
-			grants = append(grants, access{"repository", parts[1], acts})
+			grants = append(grants, tokenAccess{"repository", parts[1], acts})
 			rec.Granted = append(rec.Granted, "repository:"+parts[1]+":"+strings.Join(acts, ","))
 		}
 	}
 	now := time.Now()
-	var jti [8]byte
-	rand.Read(jti[:])
-	claims := map[string]any{"iss": ts.Issuer, "sub": user, "aud": ts.Service, "exp": now.Add(ts.lifetime).Unix(),
-		"nbf": now.Add(-time.Second).Unix(), "iat": now.Unix(), "jti": fmt.Sprintf("%x", jti), "access": grants}
-	header := map[string]any{"alg": "RS256", "typ": "JWT", "x5c": []string{ts.x5c}}
-	enc := func(v any) string { b, _ := json.Marshal(v); return base64.RawURLEncoding.EncodeToString(b) }
-	signing := enc(header) + "." + enc(claims)
-	sum := sha256.Sum256([]byte(signing))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, ts.key, crypto.SHA256, sum[:])
+	tok, err := ts.sign(user, grants, now)
 	if err != nil {
 		http.Error(w, err.Error(), 500)
 		return
 	}
-	tok := signing + "." + base64.RawURLEncoding.EncodeToString(sig)
 	rec.Status = http.StatusOK
 	ts.mu.Lock()
 	ts.log = append(ts.log, rec)
 	ts.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{"token": tok, "access_token": tok, "expires_in": int(ts.lifetime.Seconds()), "issued_at": now.UTC().Format(time.RFC3339)})
+}
+
+// throttle is a TCP proxy on the near end that forwards to a registry at
+// a bounded rate per direction and connection, counting the bytes, and
+// optionally cuts every connection after cutAfter.
+type throttle struct {
+	Addr     string
+	rate     atomic.Int64 // bytes per second
+	cutAfter atomic.Int64 // a time.Duration; 0: never
+	Up, Down atomic.Int64
+}
+
+func (l *lab) throttle(target string, rate int64, cutAfter time.Duration) *throttle {
+	t := l.t
+	ln, err := net.Listen("tcp", l.HostIP+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &throttle{Addr: ln.Addr().String()}
+	p.rate.Store(rate)
+	p.cutAfter.Store(int64(cutAfter))
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); ln.Close(); wg.Wait() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				u, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				if cut := time.Duration(p.cutAfter.Load()); cut > 0 {
+					tm := time.AfterFunc(cut, func() { c.Close(); u.Close() })
+					defer tm.Stop()
+				}
+				ch := make(chan struct{}, 2)
+				go func() { p.pipe(u, c, &p.Up, done); ch <- struct{}{} }()
+				go func() { p.pipe(c, u, &p.Down, done); ch <- struct{}{} }()
+				<-ch
+			}()
+		}
+	}()
+	return p
+}
+
+func (p *throttle) pipe(dst, src net.Conn, n *atomic.Int64, done chan struct{}) {
+	defer dst.Close()
+	buf := make([]byte, 16<<10)
+	start := time.Now()
+	rate := p.rate.Load()
+	var sent int64
+	for {
+		k, err := src.Read(buf)
+		if k > 0 {
+			if _, werr := dst.Write(buf[:k]); werr != nil {
+				return
+			}
+			n.Add(int64(k))
+			sent += int64(k)
+			if want := time.Duration(float64(sent) / float64(rate) * float64(time.Second)); want > time.Since(start) {
+				select {
+				case <-time.After(want - time.Since(start)):
+				case <-done:
+					return
+				}
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // dockerConfig writes a Docker client configuration directory with the

@@ -74,6 +74,8 @@ type Client struct {
 
 	// Stats, if set, counts what the client did.
 	Stats *Stats
+	// Now is the clock tokens are timed by; default time.Now.
+	Now func() time.Time
 
 	once  sync.Once
 	rt    http.RoundTripper // Transport seen through Hosts
@@ -92,6 +94,7 @@ type Stats struct {
 	BlobsUploaded atomic.Int64
 	Retries       atomic.Int64
 	Resumed       atomic.Int64 // uploads continued from a persisted or re-queried offset
+	TokensRenewed atomic.Int64 // tokens asked for before the one held expired
 }
 
 // DefaultTransport is http.DefaultTransport tuned for large bodies.
@@ -146,8 +149,13 @@ func (c *Client) defaults() {
 		if c.Stats == nil {
 			c.Stats = &Stats{}
 		}
+		if c.Now == nil {
+			c.Now = time.Now
+		}
 	})
 }
+
+func (c *Client) now() time.Time { return c.Now() }
 
 // Repo is one repository seen through a Client with the given access. It
 // does no I/O until its first request.
@@ -176,8 +184,21 @@ func (r *Repo) url(path string) string {
 // transport attaches them to requests for that host alone, so an upload
 // Location or a redirect pointing at a storage host gets none.
 func (r *Repo) http(ctx context.Context, mountFrom []string) (*http.Client, error) {
+	cn, err := r.conn(ctx, mountFrom)
+	if err != nil {
+		return nil, err
+	}
+	return cn.hc, nil
+}
+
+func (r *Repo) connKey(mountFrom []string) string {
+	return fmt.Sprintf("%s|%d|%s", r.name, r.access, strings.Join(mountFrom, ","))
+}
+
+// conn is http's authenticated client with what it knows of its token.
+func (r *Repo) conn(ctx context.Context, mountFrom []string) (*conn, error) {
 	c := r.c
-	key := fmt.Sprintf("%s|%d|%s", r.name, r.access, strings.Join(mountFrom, ","))
+	key := r.connKey(mountFrom)
 	// Concurrent first requests share one handshake (ping, token).
 	c.mu.Lock()
 	cn := c.conns[key]
@@ -185,13 +206,15 @@ func (r *Repo) http(ctx context.Context, mountFrom []string) (*http.Client, erro
 		if c.conns == nil {
 			c.conns = map[string]*conn{}
 		}
-		cn = &conn{done: make(chan struct{})}
+		cn = &conn{done: make(chan struct{}), watch: &tokenWatch{base: c.rt, now: c.now}}
 		c.conns[key] = cn
 		c.mu.Unlock()
-		cn.hc, cn.err = r.connect(ctx, mountFrom)
+		cn.hc, cn.err = r.connect(ctx, mountFrom, cn.watch)
 		if cn.err != nil { // not cached: the next request tries again
 			c.mu.Lock()
-			delete(c.conns, key)
+			if c.conns[key] == cn {
+				delete(c.conns, key)
+			}
 			c.mu.Unlock()
 		}
 		close(cn.done)
@@ -200,7 +223,10 @@ func (r *Repo) http(ctx context.Context, mountFrom []string) (*http.Client, erro
 	}
 	select {
 	case <-cn.done:
-		return cn.hc, cn.err
+		if cn.err != nil {
+			return nil, cn.err
+		}
+		return cn, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -208,12 +234,13 @@ func (r *Repo) http(ctx context.Context, mountFrom []string) (*http.Client, erro
 
 // conn is one authenticated client, or the handshake setting it up.
 type conn struct {
-	done chan struct{}
-	hc   *http.Client
-	err  error
+	done  chan struct{}
+	hc    *http.Client
+	err   error
+	watch *tokenWatch
 }
 
-func (r *Repo) connect(ctx context.Context, mountFrom []string) (*http.Client, error) {
+func (r *Repo) connect(ctx context.Context, mountFrom []string, watch *tokenWatch) (*http.Client, error) {
 	c := r.c
 	auth, err := c.Keychain.Resolve(r.name.Registry)
 	if err != nil {
@@ -238,7 +265,7 @@ func (r *Repo) connect(ctx context.Context, mountFrom []string) (*http.Client, e
 	var rt http.RoundTripper
 	err = c.retry(ctx, "connect to "+r.name.RegistryStr(), func() (bool, error) {
 		var err error
-		rt, err = transport.NewWithContext(ctx, reg, auth, c.rt, scopes)
+		rt, err = transport.NewWithContext(ctx, reg, auth, watch, scopes)
 		return false, err
 	})
 	if err != nil {

@@ -170,3 +170,54 @@ func TestLocationsRecordsAndBoundsHomes(t *testing.T) {
 		t.Errorf("homes of d2: %q", got)
 	}
 }
+
+func TestTokenWatchReadsExpiry(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	body := ""
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
+	})
+	for _, tc := range []struct {
+		name, method, url, ctype, auth, body string
+		want                                 time.Duration // 0: not seen as a token
+	}{
+		{"GET with expires_in", "GET", "https://auth.example/token?service=reg&scope=repository:a:pull", "", "Basic x", `{"token":"t","expires_in":300}`, 300 * time.Second},
+		{"no expires_in", "GET", "https://auth.example/token?scope=repository:a:pull", "", "", `{"access_token":"t"}`, 60 * time.Second},
+		{"issued_at earlier", "GET", "https://auth.example/token?service=reg", "", "", `{"token":"t","expires_in":300,"issued_at":"` + now.Add(-100*time.Second).UTC().Format(time.RFC3339) + `"}`, 200 * time.Second},
+		{"issued_at in the future", "GET", "https://auth.example/token?service=reg", "", "", `{"token":"t","expires_in":300,"issued_at":"` + now.Add(time.Hour).UTC().Format(time.RFC3339) + `"}`, 300 * time.Second},
+		{"OAuth2 POST", "POST", "https://auth.example/token", "application/x-www-form-urlencoded", "", `{"access_token":"t","expires_in":120}`, 120 * time.Second},
+		{"a registry answer", "GET", "https://reg.example/v2/a/manifests/v1", "", "Bearer t", `{"token":"x","expires_in":1}`, 0},
+		{"a plain GET", "GET", "https://reg.example/v2/", "", "", `{"token":"x","expires_in":1}`, 0},
+		{"a POST that is no form", "POST", "https://reg.example/v2/a/blobs/uploads/", "application/json", "", `{"token":"x"}`, 0},
+		{"no token", "GET", "https://auth.example/token?service=reg", "", "", `{"expires_in":1}`, 0},
+		{"not JSON", "GET", "https://auth.example/token?service=reg", "", "", `<html>`, 0},
+	} {
+		w := &tokenWatch{base: base, now: func() time.Time { return now }}
+		body = tc.body
+		req, _ := http.NewRequest(tc.method, tc.url, nil)
+		if tc.ctype != "" {
+			req.Header.Set("Content-Type", tc.ctype)
+		}
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := w.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if b, _ := io.ReadAll(resp.Body); string(b) != tc.body {
+			t.Errorf("%s: the body passed on is %q", tc.name, b)
+		}
+		got := time.Duration(0)
+		if e := w.expires(); !e.IsZero() {
+			got = e.Sub(now)
+		}
+		if got != tc.want {
+			t.Errorf("%s: expires in %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

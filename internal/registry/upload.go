@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -136,7 +137,9 @@ func registryDir(host string) string {
 // upload is one blob's upload session.
 type upload struct {
 	r         *Repo
+	cn        *conn
 	hc        *http.Client
+	rate      float64 // bytes per second of the last chunk; 0: none yet
 	d         ocispec.Descriptor
 	open      Opener
 	progress  Progress
@@ -178,9 +181,27 @@ func (u *upload) client(ctx context.Context) error {
 	if u.hc != nil {
 		return nil
 	}
-	hc, err := u.r.http(ctx, nil)
-	u.hc = hc
-	return err
+	cn, err := u.r.conn(ctx, nil)
+	if err != nil {
+		return err
+	}
+	u.cn, u.hc = cn, cn.hc
+	return nil
+}
+
+// fresh makes sure the token lasts for a request that sends n bytes, at
+// the rate the last chunk went.
+func (u *upload) fresh(ctx context.Context, n int64) error {
+	var d time.Duration
+	if u.rate > 0 {
+		d = time.Duration(float64(n) / u.rate * float64(time.Second))
+	}
+	cn, err := u.r.fresh(ctx, u.cn, nil, d)
+	if err != nil {
+		return err
+	}
+	u.cn, u.hc = cn, cn.hc
+	return nil
 }
 
 func (u *upload) save() {
@@ -392,16 +413,23 @@ func (u *upload) patchAll(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if err := u.fresh(ctx, n); err != nil {
+			return err
+		}
 		u.current = u.offset
 		body := &countingReader{r: io.LimitReader(r, n), on: u.sent}
 		hdr := http.Header{
 			"Content-Type":  {"application/octet-stream"},
 			"Content-Range": {fmt.Sprintf("%d-%d", u.offset, u.offset+n-1)},
 		}
+		start := u.r.c.now()
 		resp, _, err := u.r.c.do(ctx, u.hc, http.MethodPatch, u.location, hdr, body, n, http.StatusAccepted, http.StatusNoContent)
 		u.rOff += body.n
 		if err != nil {
 			return err
+		}
+		if took := u.r.c.now().Sub(start); took > 0 {
+			u.rate = float64(n) / took.Seconds()
 		}
 		if body.n != n {
 			return io.ErrUnexpectedEOF
@@ -414,6 +442,9 @@ func (u *upload) patchAll(ctx context.Context) error {
 			u.closeReader()
 		}
 		u.save()
+	}
+	if err := u.fresh(ctx, 0); err != nil {
+		return err
 	}
 	return u.commit(ctx, nil, 0)
 }
