@@ -7,12 +7,12 @@ VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 
 LDFLAGS     := -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 E2E_TIMEOUT ?= 75m
-# The e2e suite runs as two test processes side by side: the tests on the
-# Docker Engines and the oldest buildkitd (daemons of their own), and the
-# rest (the dev buildkitd). Most of their time is spent waiting on builds,
+# The e2e suite runs as two test processes side by side: the tests with
+# daemons of their own (the Docker Engines, the oldest buildkitd, the
+# registries lab with TLS and token auth), and the rest (the dev buildkitd). Most of their time is spent waiting on builds,
 # downloads and models starting, so together they take little more than the
 # longer one.
-E2E_OWN_DAEMONS := ^(TestEngine|TestOldestBuildKit)
+E2E_OWN_DAEMONS := ^(TestEngine|TestOldestBuildKit|TestRegistry)
 # Exports BUILDKIT_HOST, COG_DEV_REGISTRY, COG_DEV_BUILDER, COG_DEV_TOOLS, PATH.
 DEV_ENV     := eval "$$(hack/dev-env env)"
 
@@ -63,9 +63,9 @@ fmt:
 e2e:
 	@$(DEV_ENV); \
 	group() { local name=$$1; shift; $(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) "$$@" ./e2e/... 2>&1 | sed -u "s/^/[$$name] /"; }; \
-	group engines -run '$(E2E_OWN_DAEMONS)' & engines=$$!; \
+	group own-daemons -run '$(E2E_OWN_DAEMONS)' & side=$$!; \
 	rc=0; group main -skip '$(E2E_OWN_DAEMONS)' || rc=1; \
-	wait $$engines || rc=1; \
+	wait $$side || rc=1; \
 	if [[ $$rc != 0 ]]; then echo "e2e: FAILED (grep the output for '--- FAIL')"; fi; exit $$rc
 
 env-up:
