@@ -718,3 +718,21 @@ func TestBuildxFailingStepShowsItsCogYAMLLine(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIFailingStepShowsItsCogYAMLLine: the same failing build.run step,
+// built in-process by `cog-frontend build`, prints the cog.yaml line as the
+// buildx route does.
+func TestCLIFailingStepShowsItsCogYAMLLine(t *testing.T) {
+	e := testEnv(t)
+	dir, edited := editedHello(t, e, "build:\n", "build:\n  run:\n    - echo fine\n    - exit 3\n")
+	lineNo := 1 + strings.Count(edited[:strings.Index(edited, "- exit 3")], "\n")
+	out, err := runErr(t, dir, e.Binary, "build", "--progress", "plain")
+	if err == nil {
+		t.Fatalf("cog-frontend build of a failing build.run step succeeded:\n%s", tail(out, 30))
+	}
+	for _, want := range []string{fmt.Sprintf("cog.yaml:%d", lineNo), ">>>     - exit 3", "exit code: 3"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("cog-frontend build output does not contain %q:\n%s", want, tail(out, 30))
+		}
+	}
+}

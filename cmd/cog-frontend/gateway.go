@@ -28,6 +28,7 @@ func gatewayCmd() *cobra.Command {
 			if err := checkGatewayEnvironment(os.Getenv); err != nil {
 				return err
 			}
+			gatewayMode = true
 			frontend.Version = version
 			// appcontext cancels on SIGTERM/SIGINT, which is how BuildKit
 			// stops a frontend whose build was cancelled; BuildKit reads the
@@ -38,6 +39,9 @@ func gatewayCmd() *cobra.Command {
 }
 
 func init() { register(gatewayCmd) }
+
+// gatewayMode is set when BuildKit runs this process as the frontend.
+var gatewayMode bool
 
 // BuildKit's gateway (every version and distribution) gives a frontend
 // process its session id in this variable.

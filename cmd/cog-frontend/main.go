@@ -5,12 +5,16 @@
 package main
 
 import (
+	"io"
+
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/moby/buildkit/solver/errdefs"
 
 	"github.com/cog-frontend/cog-frontend/frontend"
 	"github.com/spf13/cobra"
@@ -48,8 +52,23 @@ func main() {
 	defer stop()
 	if err := newRootCmd().ExecuteContext(ctx); err != nil {
 		if !errors.Is(err, errFindings) { // check printed its findings
-			fmt.Fprintln(os.Stderr, "error:", err)
+			printError(os.Stderr, err)
 		}
 		os.Exit(1)
+	}
+}
+
+// printError prints err and, for a build error, the cog.yaml or predict.py
+// lines it points at, the way buildx shows them, so every route shows where
+// a failure comes from. In gateway mode BuildKit gets the error itself and
+// the sources would only repeat in the build log.
+func printError(w io.Writer, err error) {
+	fmt.Fprintln(w, "error:", err)
+	if gatewayMode {
+		return
+	}
+	for _, src := range errdefs.Sources(err) {
+		fmt.Fprintln(w)
+		_ = src.Print(w)
 	}
 }
