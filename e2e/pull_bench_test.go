@@ -115,6 +115,7 @@ func BenchmarkWeightsPull(b *testing.B) {
 
 	var ours, warm, craneT, orasT, craneX, orasX time.Duration
 	var rss, inblock int64 // of our cold pulls: max, sum
+	var cpu time.Duration  // of our cold pulls: user+system
 	var store, root string
 	pulls := []func(){
 		func() {
@@ -125,6 +126,7 @@ func BenchmarkWeightsPull(b *testing.B) {
 			ours += d
 			rss = max(rss, ru.Maxrss*1024)
 			inblock += ru.Inblock * 512
+			cpu += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 			checkTree(b, filepath.Join(root, "src", "weights", "bench"), wdir)
 			// warm: the same store, a new empty root
 			root2 := filepath.Join(dir, "root-warm")
@@ -191,9 +193,10 @@ func BenchmarkWeightsPull(b *testing.B) {
 	b.ReportMetric(wireRatio, "v2_wire_ratio")
 	b.ReportMetric(float64(rss)/(1<<20), "peak_rss_MiB")
 	b.ReportMetric(float64(inblock)/n/(1<<20), "disk_read_MiB/op")
-	b.Logf("%d iteration(s), %d files, %d bytes: cold %s (%.0f MB/s), warm %s (%.2f%% of cold); crane pull+extract %s (extract %s), oras cp+extract %s (extract %s): ratio %.3f vs the fastest; our peak RSS %.0f MiB, read from disk %.0f MiB/pull; v2 (%d-byte file changed) moved %d blob bytes (%.4fx)",
+	b.ReportMetric(cpu.Seconds()/n, "cold_cpu_s/op")
+	b.Logf("%d iteration(s), %d files, %d bytes: cold %s (%.0f MB/s), warm %s (%.2f%% of cold); crane pull+extract %s (extract %s), oras cp+extract %s (extract %s): ratio %.3f vs the fastest; our peak RSS %.0f MiB, read from disk %.0f MiB/pull, CPU (user+sys) %s/pull; v2 (%d-byte file changed) moved %d blob bytes (%.4fx)",
 		b.N, len(files), size, ours, n*float64(size)/ours.Seconds()/1e6, warm, warmPct, craneT, craneX, orasT, orasX, ratio,
-		float64(rss)/(1<<20), float64(inblock)/n/(1<<20), files[0].Size, moved, wireRatio)
+		float64(rss)/(1<<20), float64(inblock)/n/(1<<20), (cpu / time.Duration(b.N)).Round(time.Millisecond), files[0].Size, moved, wireRatio)
 	if ratio > 1.0 {
 		b.Errorf("cold pull took %.3fx the fastest of crane and oras plus extraction (target <= 1.0)", ratio)
 	}
