@@ -55,7 +55,11 @@ import (
 //     <= 1.01x that file.
 //
 // All timed commands talk to the registry directly; only the v2 pull goes
-// through the proxy (it is what counts the bytes).
+// through the proxy (it is what counts the bytes). The baselines verify
+// layer digests (crane and oras do) but not file digests, which the pull
+// does as well; the registry's blobs were just pushed, so all three read
+// them from the page cache, and disk_read_MiB is the pull's own reads
+// (rusage Inblock, 0 when the store's writes stay in the page cache).
 func BenchmarkWeightsPull(b *testing.B) {
 	if envErr != nil {
 		b.Fatalf("development environment not usable: %v\n%s", envErr, fixHint)
