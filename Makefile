@@ -90,3 +90,5 @@ bench: env-up
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./config ./llb ./weights
 	$(DEV_ENV); $(GO) test -tags e2e -run '^$$' -bench 'FrontendVsDockerfile' -benchtime 3x -timeout 50m ./e2e
 	$(DEV_ENV); $(GO) test -tags e2e -run '^$$' -bench 'ExporterFirstPush' -benchtime 2x -timeout 50m ./e2e
+	# weights pull (issue 9): cold vs crane/oras + extract, warm, v2 wire bytes; COG_BENCH_PULL_BYTES=4294967296 for 4 GiB
+	$(DEV_ENV); $(GO) test -tags e2e -run '^$$' -bench 'WeightsPull' -benchtime 1x -timeout 30m ./e2e
