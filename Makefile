@@ -9,10 +9,11 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 E2E_TIMEOUT ?= 75m
 # The e2e suite runs as two test processes side by side: the tests with
 # daemons of their own (the Docker Engines, the oldest buildkitd, the
-# registries lab with TLS and token auth), and the rest (the dev buildkitd). Most of their time is spent waiting on builds,
+# registries lab with TLS and token auth) plus the weights pull tests, and
+# the rest; the split keeps the two about equally long. Most of their time is spent waiting on builds,
 # downloads and models starting, so together they take little more than the
 # longer one.
-E2E_OWN_DAEMONS := ^(TestEngine|TestOldestBuildKit|TestRegistry)
+E2E_SIDE := ^(TestEngine|TestOldestBuildKit|TestRegistry|TestPull)
 # Exports BUILDKIT_HOST, COG_DEV_REGISTRY, COG_DEV_BUILDER, COG_DEV_TOOLS, PATH.
 DEV_ENV     := eval "$$(hack/dev-env env)"
 
@@ -63,8 +64,8 @@ fmt:
 e2e:
 	@$(DEV_ENV); \
 	group() { local name=$$1; shift; $(GO) test -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) "$$@" ./e2e/... 2>&1 | sed -u "s/^/[$$name] /"; }; \
-	group own-daemons -run '$(E2E_OWN_DAEMONS)' & side=$$!; \
-	rc=0; group main -skip '$(E2E_OWN_DAEMONS)' || rc=1; \
+	group side -run '$(E2E_SIDE)' & side=$$!; \
+	rc=0; group main -skip '$(E2E_SIDE)' || rc=1; \
 	wait $$side || rc=1; \
 	if [[ $$rc != 0 ]]; then echo "e2e: FAILED (grep the output for '--- FAIL')"; fi; exit $$rc
 
