@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -170,35 +169,7 @@ func (g *engine) checkServesOnEngine(t *testing.T, image, projectDir string, ex 
 	}
 	c := g.runOnEngine(t, image, mounts)
 	c.waitReady(t, 3*time.Minute)
-	var served, label any
-	if err := json.Unmarshal([]byte(c.curl(t, "http://127.0.0.1:5000/openapi.json")), &served); err != nil {
-		t.Fatalf("/openapi.json is not JSON: %v", err)
-	}
-	if err := json.Unmarshal([]byte(labels["run.cog.openapi_schema"]), &label); err != nil {
-		t.Fatalf("run.cog.openapi_schema label is not JSON: %v", err)
-	}
-	if !reflect.DeepEqual(served, label) {
-		t.Errorf("GET /openapi.json differs from the run.cog.openapi_schema label")
-	}
-	checkPrediction(t, c, ex)
-}
-
-// checkPrediction asks a running model for the example's prediction.
-func checkPrediction(t *testing.T, c *container, ex example) {
-	t.Helper()
-	out := c.curl(t, "-X", "POST", "-H", "Content-Type: application/json",
-		"-d", `{"input":`+ex.input+`}`, "http://127.0.0.1:5000/predictions")
-	var pred struct {
-		Status string `json:"status"`
-		Output any    `json:"output"`
-	}
-	if err := json.Unmarshal([]byte(out), &pred); err != nil {
-		t.Fatalf("POST /predictions: %v: %s", err, out)
-	}
-	t.Logf("POST /predictions %s -> status %s, output %v", ex.input, pred.Status, pred.Output)
-	if pred.Status != "succeeded" || !reflect.DeepEqual(pred.Output, ex.output) {
-		t.Errorf("POST /predictions = %s, want status succeeded and output %v\ncontainer log:\n%s", out, ex.output, c.logs())
-	}
+	checkServes(t, c, labels, ex)
 }
 
 // TestEngineBuildxSyntaxLine: `docker buildx build -f cog.yaml --load .`

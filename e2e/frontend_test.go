@@ -214,6 +214,14 @@ func checkRuns(t *testing.T, layout, projectDir string, ex example, withWeights 
 	c := runImage(t, layout, "latest", mounts)
 	c.waitReady(t, 3*time.Minute)
 
+	checkServes(t, c, labels, ex)
+}
+
+// checkServes checks a running model against its image's labels and the
+// example: /openapi.json is the run.cog.openapi_schema label, and the
+// prediction is the expected one.
+func checkServes(t *testing.T, c *container, labels map[string]string, ex example) {
+	t.Helper()
 	var served, label any
 	if err := json.Unmarshal([]byte(c.curl(t, "http://127.0.0.1:5000/openapi.json")), &served); err != nil {
 		t.Fatalf("/openapi.json is not JSON: %v", err)
@@ -224,13 +232,11 @@ func checkRuns(t *testing.T, layout, projectDir string, ex example, withWeights 
 	if !reflect.DeepEqual(served, label) {
 		t.Errorf("GET /openapi.json differs from the run.cog.openapi_schema label\nserved: %v\nlabel:  %v", served, label)
 	}
-
 	out := c.curl(t, "-X", "POST", "-H", "Content-Type: application/json",
 		"-d", `{"input":`+ex.input+`}`, "http://127.0.0.1:5000/predictions")
 	var pred struct {
 		Status string `json:"status"`
 		Output any    `json:"output"`
-		Error  any    `json:"error"`
 	}
 	if err := json.Unmarshal([]byte(out), &pred); err != nil {
 		t.Fatalf("POST /predictions: %v: %s", err, out)
