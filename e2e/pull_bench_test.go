@@ -9,10 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -178,7 +174,7 @@ func BenchmarkWeightsPull(b *testing.B) {
 	changed := filepath.Join(wdir, files[0].Path)
 	randomFile(b, changed, files[0].Size)
 	publish("v2")
-	proxy := newBenchBlobCounter(b, env.Registry)
+	proxy := newBlobCounter(b, env.Registry)
 	benchCmd(b, []string{"COG_CACHE_DIR=" + store}, env.Binary, "weights", "pull", proxy.host()+"/"+repo.RepositoryStr()+":v2", "--dest", root)
 	checkTree(b, filepath.Join(root, "src", "weights", "bench"), wdir)
 	moved := proxy.bytes.Load()
@@ -408,23 +404,4 @@ func checkTree(t testing.TB, got, want string) {
 	if err != nil || n == 0 {
 		t.Fatalf("extracted tree %s: %v (%d files)", got, err, n)
 	}
-}
-
-// newBenchBlobCounter is pull_test.go's blobCounter for a benchmark.
-func newBenchBlobCounter(t testing.TB, registry string) *blobCounter {
-	t.Helper()
-	target, _ := url.Parse("http://" + registry)
-	c := &blobCounter{}
-	rp := httputil.NewSingleHostReverseProxy(target)
-	rp.FlushInterval = -1
-	rp.ModifyResponse = func(resp *http.Response) error {
-		if resp.Request.Method == http.MethodGet && strings.Contains(resp.Request.URL.Path, "/blobs/sha256:") {
-			c.gets.Add(1)
-			resp.Body = &countBody{ReadCloser: resp.Body, n: &c.bytes}
-		}
-		return nil
-	}
-	c.srv = httptest.NewServer(rp)
-	t.Cleanup(c.srv.Close)
-	return c
 }

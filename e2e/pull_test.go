@@ -31,7 +31,7 @@ type blobCounter struct {
 	gets  atomic.Int64
 }
 
-func newBlobCounter(t *testing.T, registry string) *blobCounter {
+func newBlobCounter(t testing.TB, registry string) *blobCounter {
 	t.Helper()
 	target, _ := url.Parse("http://" + registry)
 	c := &blobCounter{}
