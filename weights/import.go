@@ -33,6 +33,7 @@ const (
 	StatusConfigChanged   Status = "config-changed"   // target, uri, include/exclude or packing changed
 	StatusUpstreamChanged Status = "upstream-changed" // same config, different source content
 	StatusRemoved         Status = "removed"          // in weights.lock, no longer in cog.yaml
+	StatusSourceError     Status = "source-error"     // a source could not be listed (status and --dry-run only)
 )
 
 // ImportOptions configures Import.
@@ -475,6 +476,11 @@ func packOne(ctx context.Context, st *store.Store, j *weightJob, i int, byPath m
 	if err != nil {
 		return fmt.Errorf("weight %q: %w", j.w.Name, err)
 	}
+	for _, f := range lp.Files {
+		if err := byPath[f.Path].unchanged(); err != nil {
+			return fmt.Errorf("weight %q: %w", j.w.Name, err)
+		}
+	}
 	if in != nil {
 		if _, err := in.Commit(res.Layer.Digest); err != nil {
 			return err
@@ -512,6 +518,9 @@ func hashOne(ctx context.Context, f *srcFile, pr *progressMeter) error {
 	}
 	if n != f.Size {
 		return fmt.Errorf("%s changed size while being read (%d, then %d bytes); run the import again", f.abs, f.Size, n)
+	}
+	if err := f.unchanged(); err != nil {
+		return err
 	}
 	f.Digest = d
 	f.sc.Record(f.Path, f.stat, d, start)

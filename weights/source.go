@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/weights/pack"
@@ -134,6 +135,29 @@ func (s localSource) list(ctx context.Context, st *store.Store, _ *config.LockWe
 // that an unchanged re-import reads nothing.
 var fileOpens atomic.Int64
 
+// openWeightFile opens a local weight file; tests wrap it to change a file
+// while it is read.
+var openWeightFile = func(name string) (io.ReadCloser, error) { return os.Open(name) }
+
+// unchanged checks, after a read, that a local file is still what was
+// listed: a file rewritten in place (same size, other bytes) while it was
+// read yields a digest of neither version, so it must not be recorded.
+// ctime catches even a rewrite that restores mtime.
+func (f *srcFile) unchanged() error {
+	if f.stat == (store.StatKey{}) {
+		return nil // remote: the store's copy, checked against its digest
+	}
+	fi, err := os.Stat(f.abs)
+	if err != nil {
+		return fmt.Errorf("%s changed while it was being read (%v); nothing was recorded: run `cog-frontend weights import` again once nothing writes to it", f.abs, err)
+	}
+	if now := store.KeyOf(fi); now != f.stat {
+		return fmt.Errorf("%s changed while it was being read (size %d, modified %s when listed; size %d, modified %s after the read); nothing was recorded: run `cog-frontend weights import` again once nothing writes to it",
+			f.abs, f.stat.Size, time.Unix(0, f.stat.MtimeNs).UTC().Format(time.RFC3339Nano), now.Size, fi.ModTime().UTC().Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
 func (f *srcFile) open(ctx context.Context) (io.ReadCloser, error) {
 	fileOpens.Add(1)
 	if f.abs == "" && f.fetch != nil {
@@ -143,7 +167,7 @@ func (f *srcFile) open(ctx context.Context) (io.ReadCloser, error) {
 		}
 		f.abs = p
 	}
-	r, err := os.Open(f.abs)
+	r, err := openWeightFile(f.abs)
 	if err != nil {
 		return nil, fmt.Errorf("weight file: %w", err)
 	}
