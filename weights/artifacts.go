@@ -148,7 +148,12 @@ func fileResolver(st *store.Store, projectDir string, w config.Weight, e config.
 			}
 		case strings.HasPrefix(norm, "https://"):
 		default:
-			if sr.dir, err = sourceDir(projectDir, norm); err != nil {
+			ls, err := sourceFor(projectDir, s)
+			if err != nil {
+				return nil, err
+			}
+			// The same symlink rule as import: a relative source stays in the project.
+			if sr.dir, err = ls.(localSource).resolve(); err != nil {
 				return nil, err
 			}
 		}

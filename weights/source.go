@@ -63,7 +63,10 @@ type source interface {
 // Sources by URI scheme (weights-v1 §3): a directory of the project or
 // an absolute one, one file over HTTPS, a Hugging Face repository.
 type (
-	localSource struct{ uri, dir string }
+	localSource struct {
+		uri, dir   string
+		projectDir string // "" for an absolute source
+	}
 	httpsSource struct{ uri string }
 	hfSource    struct{ uri string }
 )
@@ -84,7 +87,11 @@ func sourceFor(projectDir string, src config.WeightSource) (source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return localSource{uri: norm, dir: dir}, nil
+	ls := localSource{uri: norm, dir: dir}
+	if strings.HasPrefix(norm, "file://./") {
+		ls.projectDir = projectDir
+	}
+	return ls, nil
 }
 
 // listSource lists one cog.yaml weight source.
@@ -108,13 +115,17 @@ func (s hfSource) list(ctx context.Context, st *store.Store, old *config.LockWei
 // where it is still valid. A local source fingerprints all its files,
 // filtered or not, so it needs no lock entry.
 func (s localSource) list(ctx context.Context, st *store.Store, _ *config.LockWeight, _ int) (*listing, error) {
-	lf, err := walkSource(ctx, s.dir)
+	dir, err := s.resolve()
+	if err != nil {
+		return nil, err
+	}
+	lf, err := walkSource(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
 	var sc *store.StatCache
 	if st != nil {
-		sc = st.StatCache(s.dir)
+		sc = st.StatCache(dir)
 	}
 	l := &listing{uri: s.uri, files: make([]*srcFile, len(lf)), local: true}
 	for i, f := range lf {
@@ -129,6 +140,32 @@ func (s localSource) list(ctx context.Context, st *store.Store, _ *config.LockWe
 		return pack.SetDigest(all)
 	}
 	return l, nil
+}
+
+// resolve follows symbolic links in the source directory's path, so a
+// source directory that is itself a link is walked where it points. A
+// relative source must stay inside the project: one that leaves it through
+// a link would publish files the project does not hold. An absolute source
+// (file:///...) may be anywhere (spec §10).
+func (s localSource) resolve() (string, error) {
+	real, err := filepath.EvalSymlinks(s.dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return s.dir, nil // walkSource says which directory is missing
+		}
+		return "", fmt.Errorf("weight source %s: %w", s.uri, err)
+	}
+	if s.projectDir == "" {
+		return real, nil
+	}
+	proj, err := filepath.EvalSymlinks(s.projectDir)
+	if err != nil {
+		return "", fmt.Errorf("project directory: %w", err)
+	}
+	if rel, err := filepath.Rel(proj, real); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("weight source %s resolves through a symbolic link to %s, outside the project %s; relative sources must stay inside the project: to use that directory, write it as an absolute source in cog.yaml (uri: file://%s)", s.uri, real, proj, filepath.ToSlash(real))
+	}
+	return real, nil
 }
 
 // fileOpens counts weight files opened for reading; tests use it to show
