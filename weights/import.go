@@ -80,6 +80,7 @@ type weightJob struct {
 	layers  []pack.PackedLayer // parallel to plan; Digest "" until packed or reused
 	packed  atomic.Int32       // layers packed in this run, counted by concurrent packOne calls
 	notices []string
+	err     error // the source could not be listed (reports only)
 }
 
 // Import brings weights.lock up to date with cog.yaml and the weight files
@@ -136,7 +137,13 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportResult, error) {
 	for _, w := range selected {
 		j := &weightJob{w: w, old: oldByName[w.Name]}
 		if err := j.list(ctx, st, opts.ProjectDir); err != nil {
-			return nil, fmt.Errorf("weight %q: %w", w.Name, err)
+			if !opts.DryRun || ctx.Err() != nil {
+				return nil, fmt.Errorf("weight %q: %w", w.Name, err)
+			}
+			// A report (status, --dry-run) goes on to the other weights.
+			j.err, j.sources, j.files = err, nil, nil
+			jobs = append(jobs, j)
+			continue
 		}
 		j.plan = pack.Plan(fileList(j.files), opts.Pack)
 		j.layers = make([]pack.PackedLayer, len(j.plan))
@@ -529,6 +536,9 @@ func hashOne(ctx context.Context, f *srcFile, pr *progressMeter) error {
 
 // report computes the status of a weight after all digests are known.
 func (j *weightJob) report(envelopeChanged bool, drift *config.DriftItem) WeightReport {
+	if j.err != nil {
+		return WeightReport{Name: j.w.Name, Status: StatusSourceError, Reason: j.err.Error()}
+	}
 	files := fileList(j.files)
 	r := WeightReport{Name: j.w.Name, Files: len(files), Layers: len(j.plan), PackedLayers: int(j.packed.Load()), SetDigest: pack.SetDigest(files), Notices: j.notices}
 	for _, f := range files {

@@ -56,6 +56,12 @@ those weights are imported. --dry-run prints the plan and writes nothing.`,
 			switch {
 			case dryRun:
 				fmt.Fprintln(out, "dry run: weights.lock not written")
+				// The import itself would stop at a source it cannot read.
+				for _, r := range res.Weights {
+					if r.Status == weights.StatusSourceError {
+						return fmt.Errorf("weight %q: %s; fix the source in %s, then run `cog-frontend weights import`", r.Name, r.Reason, p.File)
+					}
+				}
 			case res.LockWritten:
 				fmt.Fprintf(out, "wrote %s\n", res.LockPath)
 			default:
@@ -142,7 +148,7 @@ var weightsSubcommands []func(*projectFlags) *cobra.Command
 func printReports(w io.Writer, reps []weights.WeightReport, packed bool) {
 	for _, r := range reps {
 		line := fmt.Sprintf("%-20s %-16s", r.Name, r.Status)
-		if r.Status != weights.StatusRemoved {
+		if r.Status != weights.StatusRemoved && r.Status != weights.StatusSourceError {
 			line += fmt.Sprintf(" %d files, %s, %d layers", r.Files, units.BytesSize(float64(r.Size)), r.Layers)
 			if packed {
 				line += fmt.Sprintf(" (%d packed now)", r.PackedLayers)
