@@ -110,4 +110,3 @@ func TestWeightsReliabilityStatusReportsEveryWeight(t *testing.T) {
 		t.Errorf("import --dry-run: exit %d\n%s", code, out)
 	}
 }
-
