@@ -68,7 +68,7 @@ each weight cog-weight.<name>.<set digest prefix>.`,
 	c.Flags().StringVarP(&f.output, "output", "o", "", "type=oci,dest=PATH (a directory, or PATH.tar for an archive)")
 	c.Flags().StringVarP(&f.tag, "tag", "t", "", "reference REPO[:TAG] (the tag names the bundle; with --push, where it goes)")
 	c.Flags().BoolVar(&f.push, "push", false, "push the bundle to -t REF")
-	return c
+	return annotate(c, "Run it again: the build steps that finished are in BuildKit's cache and are not run again.")
 }
 
 // runBuild builds the image, assembles the bundle and publishes it.

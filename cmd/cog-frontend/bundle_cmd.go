@@ -74,7 +74,7 @@ registry are mounted.`,
 	fl.StringVarP(&tag, "tag", "t", "", "with --output: REPO[:TAG] whose tag names the bundle in the layout (default: the UTC time)")
 	fl.StringVar(&progress, "progress", "auto", "progress output: auto, plain, tty, rawjson, quiet")
 	fl.IntVar(&jobs, "jobs", exporter.DefaultConcurrency, "blobs uploaded in parallel")
-	return c
+	return annotate(c, "Run it again to continue: blobs already in the registry are not sent again, and an interrupted upload resumes where it stopped.")
 }
 
 // openImage resolves --image / inspect arguments: oci-layout://DIR[:TAG] or

@@ -11,8 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/moby/buildkit/solver/errdefs"
 
@@ -48,9 +46,13 @@ func main() {
 	// Every mode builds with this binary's frontend: record its version in
 	// the image's org.cogfrontend.version label.
 	frontend.Version = version
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	var sigs interrupts
+	ctx, stop := sigs.notify(context.Background())
 	defer stop()
-	if err := newRootCmd().ExecuteContext(ctx); err != nil {
+	if cmd, err := newRootCmd().ExecuteContextC(ctx); err != nil {
+		if sig := sigs.signal(); sig != 0 && !gatewayMode {
+			os.Exit(reportInterrupted(os.Stderr, cmd, sig))
+		}
 		if !errors.Is(err, errFindings) { // check printed its findings
 			printError(os.Stderr, err)
 		}

@@ -37,5 +37,5 @@ what was pushed.`,
 		},
 	}
 	addBuildFlags(c, f)
-	return c
+	return annotate(c, "Run it again to continue: blobs already in the registry are not sent again, and an interrupted upload resumes where it stopped.")
 }

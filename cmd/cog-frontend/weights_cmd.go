@@ -70,6 +70,7 @@ those weights are imported. --dry-run prints the plan and writes nothing.`,
 			return nil
 		},
 	}
+	annotate(imp, "weights.lock was not changed. Run it again to continue: files hashed before the interrupt are not hashed again.")
 	imp.Flags().BoolVar(&dryRun, "dry-run", false, "print what would change; write nothing")
 
 	var asJSON bool

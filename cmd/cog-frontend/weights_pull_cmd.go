@@ -73,7 +73,7 @@ in ROOT/.cog/bundle-v0/<weights manifest hex>/.`,
 	c.Flags().StringVar(&o.maxStore, "max-store-size", os.Getenv("COG_STORE_MAX_SIZE"), "after the pull, prune unreferenced blobs, least recently used first, until the store is at most SIZE (default $COG_STORE_MAX_SIZE)")
 	c.Flags().StringVar(&o.hostsDir, "hosts-dir", os.Getenv("COG_HOSTS_DIR"), "containerd-style registry mirror config: DIR/<registry>/hosts.toml (default $COG_HOSTS_DIR)")
 	c.Flags().DurationVar(&o.stall, "stall-timeout", registry.DefaultStallTimeout, "retry a transfer that moves no bytes for this long")
-	return c
+	return annotate(c, "Run it again to continue: files already verified are kept, and an interrupted download resumes where it stopped.")
 }
 
 // isRef tells a REF from a weight name: names never hold '/', ':' or '@'.
