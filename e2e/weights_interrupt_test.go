@@ -20,7 +20,7 @@ import (
 
 // slowSpec is a weight whose import takes seconds on two cores: bundled
 // incompressible files, deflated at level 9.
-var slowSpec = weightgen.Spec{Seed: 7, SmallFiles: 40, SmallMin: 300 << 10, SmallMax: 500 << 10}
+var slowSpec = weightgen.Spec{Seed: 7, SmallFiles: 16, SmallMin: 300 << 10, SmallMax: 400 << 10}
 
 func TestWeightsReliabilityInterruptedImportExits130(t *testing.T) {
 	e := testEnv(t)

@@ -45,8 +45,11 @@ type ImportOptions struct {
 	DryRun     bool           // compute the plan, write nothing
 	Store      *store.Store   // nil: open store.DefaultDir
 	Progress   io.Writer      // progress lines for long work; nil: silent
-	Now        func() time.Time
-	Pack       pack.Options // zero: the spec's packing (tests vary it)
+	// ProgressTTY: Progress is a terminal, so a running "read X of Y"
+	// meter is shown too; a log gets one line per weight and step only.
+	ProgressTTY bool
+	Now         func() time.Time
+	Pack        pack.Options // zero: the spec's packing (tests vary it)
 }
 
 // WeightReport is the outcome for one weight.
@@ -162,14 +165,14 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportResult, error) {
 				locked = append(locked, j)
 			}
 		}
-		if err := runWork(ctx, st, locked, true, opts.Progress); err != nil {
+		if err := runWork(ctx, st, locked, true, opts.Progress, opts.ProgressTTY); err != nil {
 			return nil, err
 		}
 		for _, j := range jobs {
 			j.reuseLayers()
 		}
 	}
-	if err := runWork(ctx, st, jobs, opts.DryRun, opts.Progress); err != nil {
+	if err := runWork(ctx, st, jobs, opts.DryRun, opts.Progress, opts.ProgressTTY); err != nil {
 		return nil, err
 	}
 
@@ -365,14 +368,15 @@ func (j *weightJob) reuseLayers() {
 // runWork reads what must be read, largest work first across all cores:
 // layers to pack (hashing their files on the way) and files that only
 // need a digest.
-func runWork(ctx context.Context, st *store.Store, jobs []*weightJob, dryRun bool, progress io.Writer) error {
+func runWork(ctx context.Context, st *store.Store, jobs []*weightJob, dryRun bool, progress io.Writer, tty bool) error {
 	type task struct {
 		cost int64
+		step *weightStep
 		run  func(ctx context.Context) error
 	}
 	var tasks []task
 	var total int64
-	pr := &progressMeter{w: progress}
+	pr := &progressMeter{w: progress, tty: tty}
 	var caches []*store.StatCache
 	seenCache := map[*store.StatCache]bool{}
 	addCache := func(c *store.StatCache) {
@@ -383,6 +387,7 @@ func runWork(ctx context.Context, st *store.Store, jobs []*weightJob, dryRun boo
 	}
 	inLayer := map[*srcFile]bool{}
 	for _, j := range jobs {
+		step := &weightStep{name: j.w.Name}
 		byPath := map[string]*srcFile{}
 		for _, f := range j.files {
 			byPath[f.Path] = f
@@ -403,7 +408,11 @@ func runWork(ctx context.Context, st *store.Store, jobs []*weightJob, dryRun boo
 				if lp.Gzip() {
 					cost *= 8 // deflate is far slower than sha256
 				}
-				tasks = append(tasks, task{cost: cost, run: func(ctx context.Context) error {
+				step.files += len(lp.Files)
+				step.bytes += lp.UncompressedSize()
+				step.layers++
+				step.tasks++
+				tasks = append(tasks, task{cost: cost, step: step, run: func(ctx context.Context) error {
 					return packOne(ctx, st, j, i, byPath, pr)
 				}})
 			}
@@ -421,11 +430,15 @@ func runWork(ctx context.Context, st *store.Store, jobs []*weightJob, dryRun boo
 				addCache(f.sc)
 				f := f
 				total += f.Size
-				tasks = append(tasks, task{cost: f.Size, run: func(ctx context.Context) error {
+				step.files++
+				step.bytes += f.Size
+				step.tasks++
+				tasks = append(tasks, task{cost: f.Size, step: step, run: func(ctx context.Context) error {
 					return hashOne(ctx, f, pr)
 				}})
 			}
 		}
+		step.left.Store(int32(step.tasks))
 	}
 	if len(tasks) == 0 {
 		return nil
@@ -444,7 +457,14 @@ func runWork(ctx context.Context, st *store.Store, jobs []*weightJob, dryRun boo
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for _, t := range tasks {
-		g.Go(func() error { return t.run(gctx) })
+		g.Go(func() error {
+			t.step.begin(pr)
+			if err := t.run(gctx); err != nil {
+				return err
+			}
+			t.step.finish(pr)
+			return nil
+		})
 	}
 	err := g.Wait()
 	for _, c := range caches {

@@ -47,7 +47,7 @@ those weights are imported. --dry-run prints the plan and writes nothing.`,
 			out := c.OutOrStdout()
 			res, err := weights.Import(c.Context(), weights.ImportOptions{
 				ProjectDir: p.Dir, Config: p.Config, LockPath: p.LockPath,
-				Names: args, DryRun: dryRun, Progress: c.ErrOrStderr(),
+				Names: args, DryRun: dryRun, Progress: c.ErrOrStderr(), ProgressTTY: isTerminal(c.ErrOrStderr()),
 			})
 			if err != nil {
 				return err
@@ -104,7 +104,7 @@ credentials is reported on its own line; the exit code does not change.`,
 				}
 			}
 			res, err := weights.Import(c.Context(), weights.ImportOptions{
-				ProjectDir: p.Dir, Config: p.Config, LockPath: p.LockPath, DryRun: true, Progress: c.ErrOrStderr(),
+				ProjectDir: p.Dir, Config: p.Config, LockPath: p.LockPath, DryRun: true, Progress: c.ErrOrStderr(), ProgressTTY: isTerminal(c.ErrOrStderr()),
 			})
 			if err != nil {
 				return err

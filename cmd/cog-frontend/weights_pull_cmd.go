@@ -243,12 +243,18 @@ type pullPrinter struct {
 func newPullPrinter(out, err io.Writer, asJSON bool) *pullPrinter {
 	p := &pullPrinter{out: out, err: err, json: asJSON, last: map[string]time.Time{}, started: map[string]time.Time{},
 		got: map[string]int64{}, totals: map[string]int64{}, kept: map[string]int64{}, begin: time.Now()}
-	if f, ok := err.(*os.File); ok && !asJSON {
-		if fi, e := f.Stat(); e == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb" {
-			p.tty = true
-		}
-	}
+	p.tty = !asJSON && isTerminal(err)
 	return p
+}
+
+// isTerminal reports whether w is a terminal that can redraw a line.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb"
 }
 
 // status redraws the terminal's status line: bytes so far, rate, ETA.
