@@ -128,18 +128,12 @@ func PlanPrune(blobs []BlobInfo, referenced map[string]bool, maxSize int64) (rem
 	return remove, over
 }
 
-// CleanIngests removes ingest files left by killed processes; call it
+// CleanIngests removes ingest files left by killed processes (those of
+// running imports and pulls are kept: see CleanStaleIngests); call it
 // under PruneLock (no pull running). Partial downloads older than maxAge
 // go too; younger ones are kept for a resume.
 func (s *Store) CleanIngests(maxAge time.Duration) (int64, error) {
-	var freed int64
-	ents, _ := os.ReadDir(filepath.Join(s.root, "ingest"))
-	for _, e := range ents {
-		if fi, err := e.Info(); err == nil {
-			freed += fi.Size()
-		}
-		_ = os.Remove(filepath.Join(s.root, "ingest", e.Name()))
-	}
+	_, freed := s.CleanStaleIngests()
 	dents, _ := os.ReadDir(filepath.Join(s.root, "downloads"))
 	for _, e := range dents {
 		fi, err := e.Info()

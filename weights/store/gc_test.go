@@ -113,8 +113,7 @@ func TestPruneLockWaitsForPulls(t *testing.T) {
 
 func TestCleanIngests(t *testing.T) {
 	s, _ := Open(t.TempDir())
-	in, _ := s.NewIngest()
-	in.Write([]byte("left by a killed process"))
+	os.WriteFile(filepath.Join(s.Root(), "ingest", "0123456789abcdef"), []byte("left by a killed process"), 0o644)
 	p, _ := s.Resume("x")
 	p.Write([]byte("fresh partial"))
 	p.Close()
@@ -135,5 +134,30 @@ func TestCleanIngests(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Join(s.Root(), "ingest")); len(ents) != 0 {
 		t.Error("ingest files kept")
+	}
+}
+
+func TestCleanStaleIngestsKeepsTheIngestsOfRunningWriters(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	live, err := s.NewIngest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	live.Write([]byte("being written"))
+	stale := filepath.Join(s.Root(), "ingest", "0123456789abcdef")
+	os.WriteFile(stale, []byte("left by a killed process"), 0o644)
+	// Another process opening the store.
+	if _, err := Open(s.Root()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("the stale ingest was kept")
+	}
+	d, err := live.Commit("")
+	if err != nil || !s.Has(d) {
+		t.Fatalf("the running ingest did not survive the cleaning: %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(s.Root(), "ingest")); len(ents) != 0 {
+		t.Errorf("left in ingest: %v", ents)
 	}
 }

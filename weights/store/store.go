@@ -47,7 +47,24 @@ func Open(dir string) (*Store, error) {
 			return nil, fmt.Errorf("create content store: %w", err)
 		}
 	}
-	return &Store{root: dir}, nil
+	s := &Store{root: dir}
+	s.CleanStaleIngests()
+	return s, nil
+}
+
+// CleanStaleIngests removes the ingest files of processes that ended
+// without committing or aborting them (killed, crashed); ingests of running
+// processes are kept, whoever they are. Every Open calls it. Pull's partial
+// downloads (<root>/downloads) are not ingests and stay for a resume.
+func (s *Store) CleanStaleIngests() (removed int, freed int64) {
+	ents, _ := os.ReadDir(filepath.Join(s.root, "ingest"))
+	for _, e := range ents {
+		if n, ok := removeIfStale(filepath.Join(s.root, "ingest", e.Name())); ok {
+			removed++
+			freed += n
+		}
+	}
+	return removed, freed
 }
 
 // Root is the store directory.
@@ -105,15 +122,36 @@ type Ingest struct {
 	done bool
 }
 
-// NewIngest starts writing a blob.
+// NewIngest starts writing a blob. The ingest file is locked by its owner
+// until Commit or Abort, so CleanStaleIngests tells it from one a killed
+// process left.
 func (s *Store) NewIngest() (*Ingest, error) {
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	f, err := os.OpenFile(filepath.Join(s.root, "ingest", hex.EncodeToString(rnd[:])), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("content store: %w", err)
+	for {
+		var rnd [8]byte
+		_, _ = rand.Read(rnd[:])
+		name := filepath.Join(s.root, "ingest", hex.EncodeToString(rnd[:]))
+		f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("content store: %w", err)
+		}
+		// Between create and lock a cleaner may take the unowned file and
+		// remove it; then start over with another name.
+		if err := lockIngest(f); err != nil || !stillAt(f, name) {
+			f.Close()
+			continue
+		}
+		return &Ingest{s: s, f: f, h: sha256.New()}, nil
 	}
-	return &Ingest{s: s, f: f, h: sha256.New()}, nil
+}
+
+// stillAt reports whether the open file f is the file at name.
+func stillAt(f *os.File, name string) bool {
+	a, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	b, err := os.Stat(name)
+	return err == nil && os.SameFile(a, b)
 }
 
 func (in *Ingest) Write(p []byte) (int, error) {
@@ -147,9 +185,8 @@ func (in *Ingest) Commit(expected string) (string, error) {
 	if err := in.f.Chmod(0o444); err != nil {
 		return "", fmt.Errorf("content store: %w", err)
 	}
-	if err := in.f.Close(); err != nil {
-		return "", fmt.Errorf("content store: %w", err)
-	}
+	// The file stays open (and locked) until it is renamed: closed, it
+	// would look like the ingest of a killed process to a cleaner.
 	dst, _ := in.s.Path(got)
 	lk := flock.New(filepath.Join(in.s.root, "locks", strings.TrimPrefix(got, "sha256:")+".lock"))
 	if err := lk.Lock(); err != nil {
@@ -163,6 +200,7 @@ func (in *Ingest) Commit(expected string) (string, error) {
 		return "", fmt.Errorf("content store: %w", err)
 	}
 	in.done = true
+	in.f.Close() // synced above; the blob is complete
 	return got, nil
 }
 
