@@ -123,5 +123,5 @@ func jsonSyntaxError(filename string, data []byte, err error) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		msg = "the file ends in the middle of a value"
 	}
-	return &Error{Pos: pos, Msg: message("not valid JSON: "+msg, "", "restore the file from version control or re-run cog-frontend weights import")}
+	return &Error{Pos: pos, Msg: message("not valid JSON: "+msg, "", "")}
 }

@@ -24,7 +24,10 @@ var (
 	lockLayerKeys  = []string{"digest", "mediaType", "size", "sizeUncompressed"}
 )
 
-const reimport = "re-run cog-frontend weights import"
+// reimport is the way out of a weights.lock this tool cannot read. The
+// import refuses such a lock too (it never overwrites what it cannot
+// read), so the advice is to restore it or to delete it first.
+const reimport = "restore weights.lock from version control, or delete it and run `cog-frontend weights import` to write it anew"
 
 // ParseLock reads weights.lock strictly (weights-v1 §10): version must be the
 // integer 1, every key must be known, names and targets unique, digests
@@ -35,6 +38,23 @@ func ParseLock(filename string, data []byte) (*Lock, error) {
 	if filename == "" {
 		filename = wire.LockFilename
 	}
+	l, err := parseLock(filename, data)
+	return l, withLockAdvice(err)
+}
+
+// withLockAdvice appends reimport to every problem that says no way out of
+// its own: the shared checks (unknown or repeated keys, wrong shapes) give
+// advice for cog.yaml, which a person edits; weights.lock is generated.
+func withLockAdvice(err error) error {
+	for _, e := range Errors(err) {
+		if !strings.Contains(e.Msg, "cog-frontend weights import") {
+			e.Msg += "; " + reimport
+		}
+	}
+	return err
+}
+
+func parseLock(filename string, data []byte) (*Lock, error) {
 	root, err := jsonNodes(filename, data)
 	if err != nil {
 		return nil, err
@@ -85,7 +105,7 @@ func (w *walker) oldLockError(root *yaml.Node) error {
 	}
 	return &Error{Pos: pos, Path: "version", Msg: message(
 		"this is a lockfile of the February 2026 weights format (version \"1\" as a string, one artifact for all weight files), which this tool does not use",
-		"", "move the weights to the weights: section of cog.yaml (name, target, source) and "+reimport+" to write a version 1 lockfile")}
+		"", "move the weights to the weights: section of cog.yaml (name, target, source), then delete it and run `cog-frontend weights import` to write a version 1 lockfile")}
 }
 
 func (w *walker) lockVersion(m map[string]field, root *yaml.Node, lock *Lock) {
@@ -96,7 +116,7 @@ func (w *walker) lockVersion(m map[string]field, root *yaml.Node, lock *Lock) {
 	n := resolve(f.val)
 	if n.ShortTag() != "!!int" || n.Value != strconv.Itoa(LockVersion) {
 		w.fail(w.pos(n), f.path, "unsupported weights.lock version", describe(n),
-			"this tool reads version "+strconv.Itoa(LockVersion)+" (the integer); "+reimport+" with a matching tool version")
+			"this tool reads version "+strconv.Itoa(LockVersion)+" (the integer): use the cog-frontend that wrote it, or delete it and run `cog-frontend weights import` to write it anew")
 		return
 	}
 	lock.Version = LockVersion
@@ -106,7 +126,7 @@ func (w *walker) lockVersion(m map[string]field, root *yaml.Node, lock *Lock) {
 func (w *walker) required(m map[string]field, parent *yaml.Node, path, key string) (field, bool) {
 	f, ok := m[key]
 	if !ok || isNull(f.val) {
-		w.fail(w.pos(parent), joinPath(path, key), "is required", "", reimport+" to rewrite the lockfile")
+		w.fail(w.pos(parent), joinPath(path, key), "is required", "", reimport)
 		return field{}, false
 	}
 	return f, true

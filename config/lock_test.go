@@ -192,6 +192,13 @@ func TestParseLockRejects(t *testing.T) {
 					t.Errorf("message %q does not contain %q", found, c)
 				}
 			}
+			// weights.lock is generated: every problem says what to run,
+			// and not "re-run the import" (it refuses this lock too).
+			for _, e := range Errors(err) {
+				if !strings.Contains(e.Msg, "delete it and run `cog-frontend weights import`") {
+					t.Errorf("message %q does not say what to run", e)
+				}
+			}
 		})
 	}
 }

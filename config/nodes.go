@@ -78,7 +78,7 @@ func (w *walker) mapping(n *yaml.Node, path string, allowed ...string) (fields m
 	if n.Kind != yaml.MappingNode {
 		what := "must be a mapping"
 		if path == "" {
-			what = "the file must be a mapping of keys such as build, run and weights"
+			what = "the file must be a mapping of keys"
 		}
 		w.fail(w.pos(n), path, what, describe(n), "allowed keys: "+strings.Join(allowed, ", "))
 		return nil, false

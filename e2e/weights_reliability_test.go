@@ -110,3 +110,28 @@ func TestWeightsReliabilityStatusReportsEveryWeight(t *testing.T) {
 		t.Errorf("import --dry-run: exit %d\n%s", code, out)
 	}
 }
+
+func TestWeightsReliabilityBrokenLockSaysWhatToRun(t *testing.T) {
+	e := testEnv(t)
+	dir := reliabilityProject(t, e, []string{"w"}, map[string]weightgen.Spec{"w": {Seed: 4, SmallFiles: 2, SmallMin: 10, SmallMax: 20}})
+	lockPath := filepath.Join(dir, "weights.lock")
+	broken := []byte(`{"version": 1,,}`)
+	if err := os.WriteFile(lockPath, broken, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"weights", "import"}, {"weights", "status", "--no-registry"}} {
+		_, stderr, code := runSplit(t, dir, e.Binary, args...)
+		if code != 1 || !strings.Contains(stderr, lockPath+":1:15: not valid JSON") ||
+			!strings.Contains(stderr, "delete it and run `cog-frontend weights import`") {
+			t.Errorf("%v on a broken lock: exit %d\n%s", args, code, stderr)
+		}
+	}
+	if b, _ := os.ReadFile(lockPath); string(b) != string(broken) {
+		t.Errorf("the broken lock was changed")
+	}
+	// Doing what the message says works.
+	os.Remove(lockPath)
+	if _, stderr, code := runSplit(t, dir, e.Binary, "weights", "import"); code != 0 {
+		t.Errorf("import after deleting the lock: exit %d: %s", code, stderr)
+	}
+}

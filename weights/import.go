@@ -544,7 +544,7 @@ func hashOne(ctx context.Context, f *srcFile, pr *progressMeter) error {
 		return fmt.Errorf("read %s: %w", f.abs, err)
 	}
 	if n != f.Size {
-		return fmt.Errorf("%s changed size while being read (%d, then %d bytes); run the import again", f.abs, f.Size, n)
+		return fmt.Errorf("%s changed size while being read (%d, then %d bytes); run `cog-frontend weights import` again once nothing writes to it", f.abs, f.Size, n)
 	}
 	if err := f.unchanged(); err != nil {
 		return err

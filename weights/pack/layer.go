@@ -129,7 +129,7 @@ func copyFile(ctx context.Context, f File, open OpenFunc, w io.Writer, fh *fileH
 			fh.free <- buf
 			fh.abandon()
 			if err == io.ErrUnexpectedEOF || err == io.EOF {
-				return "", fmt.Errorf("%s: file is shorter than the %d bytes it had when listed; it changed during the import, run it again", f.Path, f.Size)
+				return "", fmt.Errorf("%s: file is shorter than the %d bytes it had when listed: it changed while being read; run `cog-frontend weights import` once nothing writes to it", f.Path, f.Size)
 			}
 			return "", fmt.Errorf("read %s: %w", f.Path, err)
 		}
@@ -143,7 +143,7 @@ func copyFile(ctx context.Context, f File, open OpenFunc, w io.Writer, fh *fileH
 	var one [1]byte
 	if n, _ := r.Read(one[:]); n > 0 {
 		fh.abandon()
-		return "", fmt.Errorf("%s: file is longer than the %d bytes it had when listed; it changed during the import, run it again", f.Path, f.Size)
+		return "", fmt.Errorf("%s: file is longer than the %d bytes it had when listed: it changed while being read; run `cog-frontend weights import` once nothing writes to it", f.Path, f.Size)
 	}
 	return fh.sum(), nil
 }
