@@ -75,15 +75,16 @@ type ImportResult struct {
 
 // weightJob is one weight being imported.
 type weightJob struct {
-	w       config.Weight
-	old     *config.LockWeight
-	sources []*listing
-	files   []*srcFile // included, merged, sorted by path
-	plan    []pack.LayerPlan
-	layers  []pack.PackedLayer // parallel to plan; Digest "" until packed or reused
-	packed  atomic.Int32       // layers packed in this run, counted by concurrent packOne calls
-	notices []string
-	err     error // the source could not be listed (reports only)
+	w        config.Weight
+	old      *config.LockWeight
+	sources  []*listing
+	files    []*srcFile // included, merged, sorted by path
+	plan     []pack.LayerPlan
+	layers   []pack.PackedLayer // parallel to plan; Digest "" until packed or reused
+	packed   atomic.Int32       // layers packed in this run, counted by concurrent packOne calls
+	notices  []string
+	err      error  // the source could not be listed (reports only)
+	envelope string // the packing, for the store's layer memo
 }
 
 // Import brings weights.lock up to date with cog.yaml and the weight files
@@ -138,7 +139,7 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportResult, error) {
 
 	var jobs []*weightJob
 	for _, w := range selected {
-		j := &weightJob{w: w, old: oldByName[w.Name]}
+		j := &weightJob{w: w, old: oldByName[w.Name], envelope: envelope}
 		if err := j.list(ctx, st, opts.ProjectDir); err != nil {
 			if !opts.DryRun || ctx.Err() != nil {
 				return nil, fmt.Errorf("weight %q: %w", w.Name, err)
@@ -170,6 +171,11 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportResult, error) {
 		}
 		for _, j := range jobs {
 			j.reuseLayers()
+		}
+	}
+	if !opts.DryRun {
+		for _, j := range jobs {
+			j.recallLayers(st, envelope)
 		}
 	}
 	if err := runWork(ctx, st, jobs, opts.DryRun, opts.Progress, opts.ProgressTTY); err != nil {
@@ -365,6 +371,47 @@ func (j *weightJob) reuseLayers() {
 	}
 }
 
+// layerKey names the packing of lp's files (every digest known) in the
+// store's layer memo; "" when a digest is unknown.
+func layerKey(envelope string, lp pack.LayerPlan, digests []string) string {
+	files := slices.Clone(lp.Files)
+	for i := range files {
+		if files[i].Digest = digests[i]; files[i].Digest == "" {
+			return ""
+		}
+	}
+	return "layer\n" + envelope + "\n" + lp.MediaType + "\n" + pack.SetDigest(files)
+}
+
+// recallLayers takes, from the store's layer memo, planned layers that an
+// earlier (interrupted) run packed from files that are unchanged since:
+// their digests came from the stat cache. A gzip layer counts only while
+// its blob is in the store.
+func (j *weightJob) recallLayers(st *store.Store, envelope string) {
+	digestOf := map[string]string{}
+	for _, f := range j.files {
+		digestOf[f.Path] = f.Digest
+	}
+	for i, lp := range j.plan {
+		if j.layers[i].Digest != "" {
+			continue
+		}
+		digests := make([]string, len(lp.Files))
+		for k, f := range lp.Files {
+			digests[k] = digestOf[f.Path]
+		}
+		key := layerKey(envelope, lp, digests)
+		var l pack.PackedLayer
+		if key == "" || !st.RecallLayer(key, &l) || l.MediaType != lp.MediaType || l.SizeUncompressed != lp.UncompressedSize() {
+			continue
+		}
+		if lp.Gzip() && !st.Has(l.Digest) {
+			continue
+		}
+		j.layers[i] = l
+	}
+}
+
 // runWork reads what must be read, largest work first across all cores:
 // layers to pack (hashing their files on the way) and files that only
 // need a digest.
@@ -520,6 +567,9 @@ func packOne(ctx context.Context, st *store.Store, j *weightJob, i int, byPath m
 	}
 	j.layers[i] = res.Layer
 	j.packed.Add(1)
+	if key := layerKey(j.envelope, lp, res.FileDigests); key != "" {
+		st.RememberLayer(key, res.Layer)
+	}
 	return nil
 }
 
