@@ -70,7 +70,7 @@ those weights are imported. --dry-run prints the plan and writes nothing.`,
 			return nil
 		},
 	}
-	annotate(imp, "weights.lock was not changed. Run it again to continue: files hashed before the interrupt are not hashed again.")
+	annotate(imp, "weights.lock was not changed. Run it again to continue: layers packed before the interrupt are not packed again.")
 	imp.Flags().BoolVar(&dryRun, "dry-run", false, "print what would change; write nothing")
 
 	var asJSON bool
