@@ -194,7 +194,7 @@ func render(recs []benchrec.Record, mode string, mach [][2]string, now time.Time
 		}
 		p("| %s | %s | %s | %s | %d | %s | %s | %s |\n", g.key[0], g.key[1], g.key[2], size, len(g.recs), format(s.min, u), format(s.med, u), format(s.max, u))
 	}
-	p("\ntime is wall-clock; disk_read is bytes read from storage (`/proc/<pid>/io` read_bytes, or rusage inblock of a child process), 0 when the page cache held everything; read is every byte the job read (page cache hits included); peak_rss is the largest resident set; uploaded is blob bytes the registry received.\n")
+	p("\ntime is wall-clock; disk_read is bytes read from storage (`/proc/<pid>/io` read_bytes, or rusage inblock of a child process), 0 when the page cache held everything; read is every byte the job read (page cache hits included); peak_rss is the largest resident set (of a child process: GNU time's maximum resident set); cpu is user+system time; uploaded is every request body byte sent to the registry (blobs and manifests), counted by a proxy in front of it.\n")
 
 	if setups := ofKind(recs, benchrec.KindSetup); len(setups) > 0 {
 		p("\n## Data sets\n\n")
