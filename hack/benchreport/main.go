@@ -183,9 +183,25 @@ func render(recs []benchrec.Record, mode string, mach [][2]string, now time.Time
 	}
 
 	p("\n## Measurements\n\n| job | who | what | data | runs | min | median | max |\n|---|---|---|---|---|---|---|---|\n")
-	for _, g := range groupBy(ofKind(recs, benchrec.KindValue), func(r benchrec.Record) []string {
+	vgroups := groupBy(ofKind(recs, benchrec.KindValue), func(r benchrec.Record) []string {
 		return []string{r.Row, r.Subject, r.Metric, fmt.Sprint(r.Size), r.Unit}
-	}) {
+	})
+	// Within a job: times first, then what was moved, then resources.
+	rowOrder := map[string]int{}
+	for _, g := range vgroups {
+		if _, ok := rowOrder[g.key[0]]; !ok {
+			rowOrder[g.key[0]] = len(rowOrder)
+		}
+	}
+	rank := map[string]int{"time": 0, "cpu": 1, "uploaded": 2, "downloaded": 2, "read": 3, "disk_read": 4, "peak_rss": 5}
+	sort.SliceStable(vgroups, func(i, j int) bool {
+		a, b := vgroups[i].key, vgroups[j].key
+		if rowOrder[a[0]] != rowOrder[b[0]] {
+			return rowOrder[a[0]] < rowOrder[b[0]]
+		}
+		return rank[a[2]] < rank[b[2]]
+	})
+	for _, g := range vgroups {
 		s := summarize(values(g.recs))
 		u := g.key[4]
 		size := "-"
@@ -194,7 +210,7 @@ func render(recs []benchrec.Record, mode string, mach [][2]string, now time.Time
 		}
 		p("| %s | %s | %s | %s | %d | %s | %s | %s |\n", g.key[0], g.key[1], g.key[2], size, len(g.recs), format(s.min, u), format(s.med, u), format(s.max, u))
 	}
-	p("\ntime is wall-clock; disk_read is bytes read from storage (`/proc/<pid>/io` read_bytes, or rusage inblock of a child process), 0 when the page cache held everything; read is every byte the job read (page cache hits included); peak_rss is the largest resident set (of a child process: GNU time's maximum resident set); cpu is user+system time; uploaded is every request body byte sent to the registry (blobs and manifests), counted by a proxy in front of it.\n")
+	p("\ntime is wall-clock; disk_read is bytes read from storage (`/proc/<pid>/io` read_bytes, or rusage inblock of a child process), 0 when the page cache held everything; read is every byte the job read (page cache hits included); peak_rss is the largest resident set (of a child process: GNU time's maximum resident set); cpu is user+system time; uploaded is every request body byte sent to the registry (blobs and manifests), counted by a proxy in front of it; downloaded is blob bytes the registry served to the pull, counted the same way.\n")
 
 	if setups := ofKind(recs, benchrec.KindSetup); len(setups) > 0 {
 		p("\n## Data sets\n\n")
