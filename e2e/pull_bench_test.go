@@ -239,14 +239,14 @@ func BenchmarkWeightsPull(b *testing.B) {
 	if ratio > 1.0 {
 		b.Logf("cold pull took %.3fx the fastest of crane and oras plus extraction (target <= 1.0)", ratio)
 		rec.Note(rowPullCold, fmt.Sprintf("over %d run(s): cold %s wall, %s CPU (user+sys) per pull; crane pull+extract %s (of which extract %s), oras cp+extract %s (extract %s).",
-			runs, (ours / time.Duration(runs)).Round(time.Millisecond), (cpu / time.Duration(runs)).Round(time.Millisecond),
-			(craneT / time.Duration(runs)).Round(time.Millisecond), (craneX / time.Duration(runs)).Round(time.Millisecond),
-			(orasT / time.Duration(runs)).Round(time.Millisecond), (orasX / time.Duration(runs)).Round(time.Millisecond)))
+			runs, (ours/time.Duration(runs)).Round(time.Millisecond), (cpu/time.Duration(runs)).Round(time.Millisecond),
+			(craneT/time.Duration(runs)).Round(time.Millisecond), (craneX/time.Duration(runs)).Round(time.Millisecond),
+			(orasT/time.Duration(runs)).Round(time.Millisecond), (orasX/time.Duration(runs)).Round(time.Millisecond)))
 	}
 	if warmPct > 2 {
 		b.Logf("warm pull took %.2f%% of the cold pull (target <= 2%%)", warmPct)
 		rec.Note(rowPullWarm, fmt.Sprintf("a warm pull verifies and places %d files (%s) from the store: %s per pull over %d run(s), against %s for the cold pull.",
-			len(files), mib(size), (warm / time.Duration(runs)).Round(time.Millisecond), runs, (ours / time.Duration(runs)).Round(time.Millisecond)))
+			len(files), mib(size), (warm/time.Duration(runs)).Round(time.Millisecond), runs, (ours/time.Duration(runs)).Round(time.Millisecond)))
 	}
 	if repull.Seconds() > min(c2, o2).Seconds() {
 		rec.Note(rowPullRepull, fmt.Sprintf("the re-pull moved %s over the wire (the changed file is %s) in %s through the counting proxy; crane+extract of v2 took %s, oras+extract %s.",
