@@ -263,7 +263,7 @@ func (fx *importFixture) profile(b *testing.B) string {
 	m := fx.importFresh(b)
 	pprof.StopCPUProfile()
 	f.Close()
-	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "tool", "pprof", "-top", "-nodecount=6", p).CombinedOutput()
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=6", p).CombinedOutput()
 	if err != nil {
 		return fmt.Sprintf("profiled import took %s; go tool pprof failed: %v", m.d.Round(time.Millisecond), err)
 	}
