@@ -90,10 +90,10 @@ func BenchmarkFrontendVsDockerfile(b *testing.B) {
 			// every side alike.
 			coldF, coldD, coldC := buildx("--no-cache"), dockerfileBuild("--no-cache"), inProcessCold()
 			warmF, warmD, warmC := buildx(), dockerfileBuild(), cli()
-			rec.Ratio(row+", cold", "the equivalent Dockerfile, same builder", i, coldF.Seconds()/coldD.Seconds(), 1)
-			rec.Ratio(row+", warm", "the equivalent Dockerfile, same builder", i, warmF.Seconds()/warmD.Seconds(), 1)
-			rec.Ratio(row+", cold, CLI route", "the buildx route (`docker buildx build -f cog.yaml .`)", i, coldC.Seconds()/coldF.Seconds(), 1)
-			rec.Ratio(row+", warm, CLI route", "the buildx route (`docker buildx build -f cog.yaml .`)", i, warmC.Seconds()/warmF.Seconds(), 1)
+			rec.Ratio(row+", cold", "the equivalent Dockerfile, same builder", i, coldF.Seconds()/coldD.Seconds(), 1, 0)
+			rec.Ratio(row+", warm", "the equivalent Dockerfile, same builder", i, warmF.Seconds()/warmD.Seconds(), 1, 0)
+			rec.Ratio(row+", cold, CLI route", "the buildx route (`docker buildx build -f cog.yaml .`)", i, coldC.Seconds()/coldF.Seconds(), 1, 0)
+			rec.Ratio(row+", warm, CLI route", "the buildx route (`docker buildx build -f cog.yaml .`)", i, warmC.Seconds()/warmF.Seconds(), 1, 0)
 			for _, v := range []struct {
 				suffix, who string
 				d           time.Duration

@@ -184,9 +184,9 @@ func BenchmarkWeightsPull(b *testing.B) {
 			pulls[(i+j)%len(pulls)]()
 		}
 		o, w, c, r = ours-o, warm-w, craneT-c, orasT-r
-		rec.Ratio(rowPullCold, pullPeers, i, o.Seconds()/min(c, r).Seconds(), 1.0)
-		rec.Ratio(rowPullWarm, pullPeers+" (cold: they keep no store)", i, w.Seconds()/min(c, r).Seconds(), 1.0)
-		rec.Ratio(rowPullWarm, "our cold pull", i, w.Seconds()/o.Seconds(), 0.02)
+		rec.Ratio(rowPullCold, pullPeers, i, o.Seconds()/min(c, r).Seconds(), 1.0, size)
+		rec.Ratio(rowPullWarm, pullPeers+" (cold: they keep no store)", i, w.Seconds()/min(c, r).Seconds(), 1.0, size)
+		rec.Ratio(rowPullWarm, "our cold pull", i, w.Seconds()/o.Seconds(), 0.02, size)
 		rec.Value(rowPullCold, "cog-frontend weights pull", "time", i, o.Seconds(), benchrec.Seconds, size)
 		rec.Value(rowPullWarm, "cog-frontend weights pull", "time", i, w.Seconds(), benchrec.Seconds, size)
 		rec.Value(rowPullCold, "crane pull --format oci + extract", "time", i, c.Seconds(), benchrec.Seconds, size)
@@ -209,8 +209,8 @@ func BenchmarkWeightsPull(b *testing.B) {
 	c2, _ := cranePull(repo.Tag("v2").String())
 	syscall.Sync()
 	o2, _ := orasPull(repo.Tag("v2").String())
-	rec.Ratio(rowPullRepull, pullPeers+" (of v2: they keep nothing)", 0, repull.Seconds()/min(c2, o2).Seconds(), 1.0)
-	rec.Ratio(rowPullRepull, "bytes over the wire: the changed file", 0, float64(moved)/float64(files[0].Size), 1.01)
+	rec.Ratio(rowPullRepull, pullPeers+" (of v2: they keep nothing)", 0, repull.Seconds()/min(c2, o2).Seconds(), 1.0, size)
+	rec.Ratio(rowPullRepull, "bytes over the wire: the changed file", 0, float64(moved)/float64(files[0].Size), 1.01, size)
 	rec.Value(rowPullRepull, "cog-frontend weights pull", "time", 0, repull.Seconds(), benchrec.Seconds, size)
 	rec.Value(rowPullRepull, "crane pull --format oci + extract", "time", 0, c2.Seconds(), benchrec.Seconds, size)
 	rec.Value(rowPullRepull, "oras cp --to-oci-layout + extract", "time", 0, o2.Seconds(), benchrec.Seconds, size)

@@ -11,7 +11,9 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -143,9 +145,10 @@ func render(recs []benchrec.Record, mode string, mach [][2]string, now time.Time
 	for _, r := range ofKind(recs, benchrec.KindNote) {
 		notes[r.Row] = append(notes[r.Row], r.Text)
 	}
-	p("## Ratios\n\n| job | compared with | runs | min | median | max | target | result |\n|---|---|---|---|---|---|---|---|\n")
+	p("## Ratios\n\n| job | compared with | data | runs | min | median | max | target | result |\n|---|---|---|---|---|---|---|---|---|\n")
 	var missed []string
-	for _, g := range groupBy(ofKind(recs, benchrec.KindRatio), func(r benchrec.Record) []string { return []string{r.Row, r.Versus} }) {
+	ratios := append(ofKind(recs, benchrec.KindRatio), rssRatios(recs)...)
+	for _, g := range groupBy(ratios, func(r benchrec.Record) []string { return []string{r.Row, r.Versus, fmt.Sprint(r.Size)} }) {
 		s := summarize(values(g.recs))
 		target := g.recs[0].Target
 		result, want := "PASS", "≤ "+format(target, benchrec.Times)
@@ -157,7 +160,7 @@ func render(recs []benchrec.Record, mode string, mach [][2]string, now time.Time
 				missed = append(missed, g.key[0])
 			}
 		}
-		p("| %s | %s | %d | %s | %s | %s | %s | %s |\n", g.key[0], g.key[1], len(g.recs),
+		p("| %s | %s | %s | %d | %s | %s | %s | %s | %s |\n", g.key[0], g.key[1], sizeOf(g.recs[0]), len(g.recs),
 			format(s.min, benchrec.Times), format(s.med, benchrec.Times), format(s.max, benchrec.Times), want, result)
 	}
 	p("\nA row passes when its median is at or under the target.\n")
@@ -204,11 +207,7 @@ func render(recs []benchrec.Record, mode string, mach [][2]string, now time.Time
 	for _, g := range vgroups {
 		s := summarize(values(g.recs))
 		u := g.key[4]
-		size := "-"
-		if g.recs[0].Size > 0 {
-			size = units.BytesSize(float64(g.recs[0].Size))
-		}
-		p("| %s | %s | %s | %s | %d | %s | %s | %s |\n", g.key[0], g.key[1], g.key[2], size, len(g.recs), format(s.min, u), format(s.med, u), format(s.max, u))
+		p("| %s | %s | %s | %s | %d | %s | %s | %s |\n", g.key[0], g.key[1], g.key[2], sizeOf(g.recs[0]), len(g.recs), format(s.min, u), format(s.med, u), format(s.max, u))
 	}
 	p("\ntime is wall-clock; disk_read is bytes read from storage (`/proc/<pid>/io` read_bytes, or rusage inblock of a child process), 0 when the page cache held everything; read is every byte the job read (page cache hits included); peak_rss is the largest resident set (of a child process: GNU time's maximum resident set); cpu is user+system time; uploaded is every request body byte sent to the registry (blobs and manifests), counted by a proxy in front of it; downloaded is blob bytes the registry served to the pull, counted the same way.\n")
 
@@ -231,8 +230,50 @@ func render(recs []benchrec.Record, mode string, mach [][2]string, now time.Time
 			p("| %s | %s |\n", r.Subject, strings.ReplaceAll(r.Text, "|", "\\|"))
 		}
 	}
+	if out, err := exec.Command("git", "describe", "--tags", "--always", "--dirty").Output(); err == nil {
+		p("| cog-frontend source (git describe) | %s |\n", strings.TrimSpace(string(out)))
+	}
 	p("| go (benchmarks) | %s |\n", runtime.Version())
 	return b.Bytes()
+}
+
+func sizeOf(r benchrec.Record) string {
+	if r.Size <= 0 {
+		return "-"
+	}
+	return units.BytesSize(float64(r.Size))
+}
+
+// rssGrowth is the most a peak RSS may grow from the smallest to the
+// largest data set of a job: it must not follow the data (4x between the
+// two sizes of make bench), only noise and fixed costs.
+const rssGrowth = 1.25
+
+// rssRatios compares, for every job and program with peak_rss measured at
+// two or more data sizes, the median at the largest size with the median at
+// the smallest.
+func rssRatios(recs []benchrec.Record) []benchrec.Record {
+	var out []benchrec.Record
+	for _, g := range groupBy(ofKind(recs, benchrec.KindValue), func(r benchrec.Record) []string { return []string{r.Row, r.Subject, r.Metric} }) {
+		if g.key[2] != "peak_rss" {
+			continue
+		}
+		bySize := map[int64][]float64{}
+		for _, r := range g.recs {
+			bySize[r.Size] = append(bySize[r.Size], r.Value)
+		}
+		if len(bySize) < 2 {
+			continue
+		}
+		sizes := slices.Sorted(maps.Keys(bySize))
+		lo, hi := sizes[0], sizes[len(sizes)-1]
+		small := summarize(bySize[lo]).med
+		for _, v := range bySize[hi] {
+			out = append(out, benchrec.Record{Kind: benchrec.KindRatio, Row: g.key[0] + ": peak RSS of " + g.key[1],
+				Versus: "its peak RSS at " + units.BytesSize(float64(lo)), Value: v / small, Target: rssGrowth, Size: hi})
+		}
+	}
+	return out
 }
 
 func orUnknown(s string) string {

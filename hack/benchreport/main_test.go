@@ -29,16 +29,22 @@ func TestRenderRatiosTargetsAndWhy(t *testing.T) {
 		{Kind: benchrec.KindNote, Row: "first push", Text: "uploads wait on the registry."},
 		{Kind: benchrec.KindValue, Row: "weights import", Subject: "cog-frontend", Metric: "peak_rss", Value: 20 << 20, Unit: benchrec.Bytes, Size: 1 << 30},
 		{Kind: benchrec.KindValue, Row: "weights import", Subject: "cog-frontend", Metric: "time", Value: 1.5, Unit: benchrec.Seconds, Size: 1 << 30},
+		{Kind: benchrec.KindValue, Row: "weights import", Subject: "cog-frontend", Metric: "peak_rss", Value: 19 << 20, Unit: benchrec.Bytes, Size: 256 << 20},
+		{Kind: benchrec.KindValue, Row: "pull", Subject: "us", Metric: "peak_rss", Value: 200 << 20, Unit: benchrec.Bytes, Size: 1 << 30},
+		{Kind: benchrec.KindValue, Row: "pull", Subject: "us", Metric: "peak_rss", Value: 50 << 20, Unit: benchrec.Bytes, Size: 256 << 20},
 		{Kind: benchrec.KindTool, Subject: "openssl", Text: "OpenSSL 3.0.19"},
 		{Kind: benchrec.KindTool, Subject: "openssl", Text: "OpenSSL 3.0.19"},
 	}
 	md := string(render(recs, "default (BENCH_BYTES=1)", [][2]string{{"CPU", "test"}}, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)))
 	for _, want := range []string{
-		"| weights import | openssl | 3 | 1.000× | 1.100× | 2.000× | ≤ 1.150× | PASS |",
-		"| first push | crane | 1 | 0.900× | 0.900× | 0.900× | ≤ 0.800× | MISS |",
-		"| weights import | sha256sum | 1 | 0.300× | 0.300× | 0.300× | - | - |",
+		"| weights import | openssl | - | 3 | 1.000× | 1.100× | 2.000× | ≤ 1.150× | PASS |",
+		"| first push | crane | - | 1 | 0.900× | 0.900× | 0.900× | ≤ 0.800× | MISS |",
+		"| weights import | sha256sum | - | 1 | 0.300× | 0.300× | 0.300× | - | - |",
 		"- **first push** (MISS): uploads wait on the registry.",
 		"mode: **default (BENCH_BYTES=1)**",
+		// peak RSS at two sizes: flat passes, growing with the data misses
+		"| weights import: peak RSS of cog-frontend | its peak RSS at 256MiB | 1GiB | 1 | 1.053× | 1.053× | 1.053× | ≤ 1.250× | PASS |",
+		"| pull: peak RSS of us | its peak RSS at 256MiB | 1GiB | 1 | 4.000× | 4.000× | 4.000× | ≤ 1.250× | MISS |",
 		"| CPU | test |",
 		"| openssl | OpenSSL 3.0.19 |",
 	} {

@@ -83,9 +83,10 @@ func (w *Writer) Add(r Record) {
 	w.mu.Unlock()
 }
 
-// Ratio records ours/peer for row, with the absolute values of both.
-func (w *Writer) Ratio(row, versus string, run int, ratio, target float64) {
-	w.Add(Record{Kind: KindRatio, Row: row, Versus: versus, Metric: "ratio", Value: ratio, Unit: Times, Target: target, Run: run})
+// Ratio records ours/peer for row on a data set of size bytes (0: none);
+// target 0 is a comparison for information only.
+func (w *Writer) Ratio(row, versus string, run int, ratio, target float64, size int64) {
+	w.Add(Record{Kind: KindRatio, Row: row, Versus: versus, Metric: "ratio", Value: ratio, Unit: Times, Target: target, Run: run, Size: size})
 }
 
 // Value records an absolute measurement.

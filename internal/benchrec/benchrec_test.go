@@ -14,7 +14,7 @@ func TestRecordsRoundTripThroughTheFile(t *testing.T) {
 	t.Setenv("COG_BENCH_OUT", dir)
 	t.Run("bench", func(t *testing.T) {
 		w := New(t, "x")
-		w.Ratio("row", "peer", 1, 0.5, 1.0)
+		w.Ratio("row", "peer", 1, 0.5, 1.0, 1<<20)
 		w.Value("row", "us", "time", 1, 2.5, Seconds, 1<<20)
 	})
 	dt, err := os.ReadFile(filepath.Join(dir, "x.jsonl"))
