@@ -23,9 +23,11 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -85,15 +87,26 @@ func BenchmarkFrontendVsDockerfile(b *testing.B) {
 		dockerfileBuild()
 		cli()
 
+		// per row: the ratios and each run's times, for the why of a miss
+		ratios, times := map[string][]float64{}, map[string][]string{}
 		for i := range runs {
 			// Interleaved so that a slow moment of the shared machine hits
 			// every side alike.
 			coldF, coldD, coldC := buildx("--no-cache"), dockerfileBuild("--no-cache"), inProcessCold()
 			warmF, warmD, warmC := buildx(), dockerfileBuild(), cli()
-			rec.Ratio(row+", cold", "the equivalent Dockerfile, same builder", i, coldF.Seconds()/coldD.Seconds(), 1, 0)
-			rec.Ratio(row+", warm", "the equivalent Dockerfile, same builder", i, warmF.Seconds()/warmD.Seconds(), 1, 0)
-			rec.Ratio(row+", cold, CLI route", "the buildx route (`docker buildx build -f cog.yaml .`)", i, coldC.Seconds()/coldF.Seconds(), 1, 0)
-			rec.Ratio(row+", warm, CLI route", "the buildx route (`docker buildx build -f cog.yaml .`)", i, warmC.Seconds()/warmF.Seconds(), 1, 0)
+			for _, r := range []struct {
+				row, versus, ourName, theirName string
+				ours, theirs                    time.Duration
+			}{
+				{row + ", cold", "the equivalent Dockerfile, same builder", "cog.yaml", "Dockerfile", coldF, coldD},
+				{row + ", warm", "the equivalent Dockerfile, same builder", "cog.yaml", "Dockerfile", warmF, warmD},
+				{row + ", cold, CLI route", "the buildx route (`docker buildx build -f cog.yaml .`)", "CLI", "buildx", coldC, coldF},
+				{row + ", warm, CLI route", "the buildx route (`docker buildx build -f cog.yaml .`)", "CLI", "buildx", warmC, warmF},
+			} {
+				rec.Ratio(r.row, r.versus, i, r.ours.Seconds()/r.theirs.Seconds(), 1, 0)
+				ratios[r.row] = append(ratios[r.row], r.ours.Seconds()/r.theirs.Seconds())
+				times[r.row] = append(times[r.row], fmt.Sprintf("run %d: %s %s, %s %s", i, r.ourName, r.ours.Round(10*time.Millisecond), r.theirName, r.theirs.Round(10*time.Millisecond)))
+			}
 			for _, v := range []struct {
 				suffix, who string
 				d           time.Duration
@@ -110,6 +123,11 @@ func BenchmarkFrontendVsDockerfile(b *testing.B) {
 				warmF.Round(10*time.Millisecond), warmD.Round(10*time.Millisecond), warmC.Round(10*time.Millisecond))
 			b.ReportMetric(coldF.Seconds()/coldD.Seconds(), ex.name+"-cold-ratio")
 			b.ReportMetric(warmF.Seconds()/warmD.Seconds(), ex.name+"-warm-ratio")
+		}
+		for _, r := range slices.Sorted(maps.Keys(ratios)) {
+			if medianOf(ratios[r]) > 1 {
+				rec.Note(r, strings.Join(times[r], "; ")+".")
+			}
 		}
 	}
 }
