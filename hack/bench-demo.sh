@@ -47,12 +47,14 @@ trap cleanup EXIT
 
 mkdir -p "$COG_DEV_STATE"
 if [[ -z $full ]]; then
+  cold_row="make demo on a fresh clone, cold (daemons cached)"
   mode="fresh clone; daemons and base images cached (hard links of $main_state/bin and images), build cache, registry and engines new"
   for d in bin images; do
     [[ -d $main_state/$d ]] || { echo "hack/bench-demo.sh: $main_state/$d missing: bring the usual environment up first (make env-up), or run with FULL=1" >&2; exit 1; }
     cp -al "$main_state/$d" "$COG_DEV_STATE/$d" 2>/dev/null || cp -a "$main_state/$d" "$COG_DEV_STATE/$d"
   done
 else
+  cold_row="make demo on a fresh clone, cold (fresh machine)"
   mode="fresh clone on a fresh machine: empty environment state, every daemon and base image built"
 fi
 
@@ -64,28 +66,29 @@ rec() { records+=("$1"); }
 json_str() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
 
 demo() { # demo LOG: runs make demo in the clone, prints the seconds it took
-  local start=$SECONDS
+  local start
+  start=$(date +%s%N)
   if ! (cd "$work/clone" && make demo >"$1" 2>&1); then
     echo "hack/bench-demo.sh: make demo failed in the fresh clone ($work/clone); its output:" >&2
     tail -40 "$1" >&2
     exit 1
   fi
-  echo $((SECONDS - start))
+  python3 -c "print(round(($(date +%s%N) - $start) / 1e9, 2))"
 }
 
-cold=$(demo "$work/cold.log")
+cold=$(demo "$work/cold.log") || exit 1
 echo "make demo, cold: ${cold}s" >&2
-rec "{\"kind\":\"ratio\",\"row\":\"make demo on a fresh clone, cold\",\"versus\":$(json_str "the README's cold time (about $readme_cold_min minutes)"),\"metric\":\"ratio\",\"value\":$(python3 -c "print($cold/($readme_cold_min*60))"),\"unit\":\"x\",\"target\":1,\"run\":0}"
-rec "{\"kind\":\"value\",\"row\":\"make demo on a fresh clone, cold\",\"subject\":\"make demo\",\"metric\":\"time\",\"value\":$cold,\"unit\":\"s\",\"run\":0}"
+rec "{\"kind\":\"ratio\",\"row\":$(json_str "$cold_row"),\"versus\":$(json_str "the README's cold time (about $readme_cold_min minutes)"),\"metric\":\"ratio\",\"value\":$(python3 -c "print($cold/($readme_cold_min*60))"),\"unit\":\"x\",\"target\":1,\"run\":0}"
+rec "{\"kind\":\"value\",\"row\":$(json_str "$cold_row"),\"subject\":\"make demo\",\"metric\":\"time\",\"value\":$cold,\"unit\":\"s\",\"run\":0}"
 for ((i = 0; i < runs; i++)); do
-  warm=$(demo "$work/warm.log")
+  warm=$(demo "$work/warm.log") || exit 1
   echo "make demo, warm: ${warm}s" >&2
   rec "{\"kind\":\"ratio\",\"row\":\"make demo, warm\",\"versus\":$(json_str "the README's warm time ($readme_warm_s seconds)"),\"metric\":\"ratio\",\"value\":$(python3 -c "print($warm/$readme_warm_s)"),\"unit\":\"x\",\"target\":1,\"run\":$i}"
   rec "{\"kind\":\"value\",\"row\":\"make demo, warm\",\"subject\":\"make demo\",\"metric\":\"time\",\"value\":$warm,\"unit\":\"s\",\"run\":$i}"
 done
 # Where the cold time went: the demo prints "==> [XmYYs] step" lines.
-steps=$(grep -o '^==> \[[0-9]*m[0-9]*s\] [a-z][a-z ]*' "$work/cold.log" | sed 's/^==> //' | cut -c1-60 | paste -sd ';' -)
-rec "{\"kind\":\"note\",\"row\":\"make demo on a fresh clone, cold\",\"text\":$(json_str "steps started at (elapsed): $steps; the demo took ${cold}s.")}"
+steps=$(grep -o '^==> \[[0-9]*m[0-9]*s\] [^(]*' "$work/cold.log" | sed 's/^==> //; s/ *$//' | cut -c1-70 | paste -sd ';' - || true)
+rec "{\"kind\":\"note\",\"row\":$(json_str "$cold_row"),\"text\":$(json_str "steps started at (elapsed): $steps; the demo took ${cold}s.")}"
 rec "{\"kind\":\"setup\",\"text\":$(json_str "make demo: a fresh git clone of $rev; cold: $mode; warm: make demo again in the same clone, $runs time(s)")}"
 mkdir -p "$out"
 printf '%s\n' "${records[@]}" >"$out/demo.jsonl.tmp"
