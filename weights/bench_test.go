@@ -269,7 +269,7 @@ func (fx *importFixture) profile(b *testing.B) string {
 	for _, l := range strings.Split(string(out), "\n") {
 		f := strings.Fields(l)
 		if len(f) >= 6 && strings.HasSuffix(f[1], "%") && f[1] != "flat%" {
-			top = append(top, fmt.Sprintf("%s %s", f[len(f)-1], f[1]))
+			top = append(top, fmt.Sprintf("%s %s", strings.Join(f[5:], " "), f[1]))
 		}
 	}
 	return fmt.Sprintf("a profiled import (%s, %d CPUs) spends its CPU time in (flat): %s.", m.d.Round(time.Millisecond), runtime.NumCPU(), strings.Join(top, ", "))
