@@ -118,7 +118,6 @@ type int64Counter struct {
 }
 
 func (c *int64Counter) add(n int64) { c.mu.Lock(); c.n += n; c.mu.Unlock() }
-func (c *int64Counter) get() int64  { c.mu.Lock(); defer c.mu.Unlock(); return c.n }
 
 type countedFile struct {
 	*os.File

@@ -166,3 +166,25 @@ func writeText(p string, size int64, seed uint64) error {
 	}
 	return f.Close()
 }
+
+// OfSize is a Spec of about total bytes shaped like a sharded model: up to
+// six large files, each bigger than minLarge (the packer's bundling limit,
+// so that each is a layer of its own, as multi-GiB shards are), and 300
+// small JSON and text files of up to 64 KiB (at 4 GiB; proportionally
+// fewer below, at least 30, so that a scaled-down run keeps the mix of the
+// full one). Fewer large files are used
+// when six would be under 80 MiB each; a total too small for one large
+// file above minLarge gives one such file (a bigger set than asked for).
+func OfSize(seed uint64, total, minLarge int64) Spec {
+	const smallMax = 64 << 10
+	small := min(300, max(30, 300*total/(4<<30)))
+	large := int64(6)
+	per := (total - small*smallMax/2) / large
+	for large > 1 && per < 80<<20 {
+		large--
+		per = (total - small*smallMax/2) / large
+	}
+	per = max(per, minLarge+1<<20)
+	return Spec{Seed: seed, LargeFiles: int(large), LargeMin: per, LargeMax: per,
+		SmallFiles: int(small), SmallMin: 512, SmallMax: smallMax, MaxDepth: 2}
+}

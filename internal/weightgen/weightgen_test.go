@@ -69,3 +69,18 @@ func TestGenerateIsDeterministicAndInRange(t *testing.T) {
 		t.Fatalf("a different seed gave the same fixture")
 	}
 }
+
+func TestOfSizeShapesAndScales(t *testing.T) {
+	full := OfSize(1, 4<<30, 64<<20)
+	if full.LargeFiles != 6 || full.SmallFiles != 300 || full.LargeMin <= 64<<20 {
+		t.Errorf("4 GiB: %+v, want 6 large files above 64 MiB and 300 small ones", full)
+	}
+	q := OfSize(1, 1<<30, 64<<20)
+	if q.SmallFiles != 75 || q.LargeFiles != 6 {
+		t.Errorf("1 GiB: %+v, want 6 large files and 75 small ones (a quarter of the mix)", q)
+	}
+	tiny := OfSize(1, 32<<20, 64<<20)
+	if tiny.LargeFiles != 1 || tiny.LargeMin <= 64<<20 || tiny.SmallFiles != 30 {
+		t.Errorf("32 MiB: %+v, want one large file above the bundling limit and 30 small ones", tiny)
+	}
+}
