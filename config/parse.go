@@ -74,7 +74,7 @@ func lineTextColumn(data []byte, n int) int {
 		return 1
 	}
 	line := lines[n-1]
-	trimmed := strings.TrimLeft(line, " \t")
+	trimmed := strings.TrimLeft(line, " ") // YAML indents with spaces only: a tab is text
 	if trimmed == "" {
 		return 1
 	}
