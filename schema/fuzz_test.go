@@ -12,10 +12,11 @@ import (
 	"github.com/cog-frontend/cog-frontend/config"
 )
 
-// FuzzGenerate feeds arbitrary predict.py sources to the static schema
-// generator. Whatever the bytes, Generate returns within a bound (no
-// hang), never panics, and either gives valid JSON or fails with
-// *config.Error values at predict.py:LINE:COL.
+// FuzzGenerate feeds arbitrary predict.py sources, and a helper.py they
+// may import, to the static schema generator. Whatever the bytes, Generate
+// returns within a bound (no hang), never panics, and either gives valid
+// JSON or fails with *config.Error values at FILE:LINE:COL inside the
+// file.
 func FuzzGenerate(f *testing.F) {
 	// Seeds: the repository's real predictors, then small broken ones
 	// (more live in testdata/fuzz/FuzzGenerate).
@@ -28,7 +29,7 @@ func FuzzGenerate(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(b)
+		f.Add(b, []byte(nil))
 	}
 	for _, s := range []string{
 		"from cog import BasePredictor, Input, Path\nclass Predictor(BasePredictor):\n    def setup(self):\n        pass\n    def predict(self, text: str = Input(description=\"t\", default=\"x\"), n: int = Input(ge=1, le=5, default=2), p: Path = Input()) -> str:\n        return text\n",
@@ -41,9 +42,13 @@ func FuzzGenerate(f *testing.F) {
 		"\"\"\"unterminated\n",
 		"class Predictor(BasePredictor):\n    @cog.concurrent(max=4)\n    def predict(self, x: str) -> str: ...\n",
 	} {
-		f.Add([]byte(s))
+		f.Add([]byte(s), []byte(nil))
 	}
-	f.Fuzz(func(t *testing.T, src []byte) {
+	// predict.py importing its types from helper.py (which imports back).
+	f.Add([]byte("from cog import BasePredictor\nfrom helper import Out, Kind\nfrom .helper import *\nclass Predictor(BasePredictor):\n    def run(self, k: Kind) -> Out:\n        pass\n"),
+		[]byte("from cog import BaseModel\nfrom typing import Literal\nimport predict\nKind = Literal['a', 'b']\nclass Out(BaseModel):\n    x: int\n    y: list[str]\n"))
+	f.Fuzz(func(t *testing.T, src, helper []byte) {
+		files := map[string][]byte{"predict.py": src, "helper.py": helper}
 		type out struct {
 			res *Result
 			err error
@@ -53,8 +58,8 @@ func FuzzGenerate(f *testing.F) {
 			res, err := Generate(Input{
 				Predict: "predict.py:Predictor", PredictKey: "run", Version: "0.22.0",
 				ReadFile: func(name string) ([]byte, error) {
-					if name == "predict.py" {
-						return src, nil
+					if b, ok := files[name]; ok {
+						return b, nil
 					}
 					return nil, fs.ErrNotExist
 				},
@@ -76,11 +81,12 @@ func FuzzGenerate(f *testing.F) {
 				t.Fatalf("error without *config.Error: %v", o.err)
 			}
 			for _, e := range errs {
-				if e.Pos.File != "predict.py" || e.Pos.Line < 1 || e.Pos.Column < 1 {
-					t.Fatalf("error not at predict.py:LINE:COL: %q (pos %+v)", e.Error(), e.Pos)
+				b, ok := files[e.Pos.File]
+				if !ok || e.Pos.Line < 1 || e.Pos.Column < 1 {
+					t.Fatalf("error not at FILE:LINE:COL of a project file: %q (pos %+v)", e.Error(), e.Pos)
 				}
 				// Python ends a line at \n, \r\n or a lone \r.
-				if lines := strings.Count(strings.ReplaceAll(strings.ReplaceAll(string(src), "\r\n", "\n"), "\r", "\n"), "\n") + 1; e.Pos.Line > lines {
+				if lines := strings.Count(strings.ReplaceAll(strings.ReplaceAll(string(b), "\r\n", "\n"), "\r", "\n"), "\n") + 1; e.Pos.Line > lines {
 					t.Fatalf("error at line %d of a %d-line file: %v", e.Pos.Line, lines, e)
 				}
 			}
