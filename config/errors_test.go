@@ -213,3 +213,10 @@ func TestErrorsFindsWrappedJoinedErrors(t *testing.T) {
 		t.Error("Errors found a config error in a plain error")
 	}
 }
+
+func TestYAMLPositionsCountCRLineBreaks(t *testing.T) {
+	_, _, err := Parse("cog.yaml", []byte("build:\r  python_version: \"3.12\"\r  gpu: tr\x01ue\r"))
+	if err == nil || !strings.HasPrefix(err.Error(), "cog.yaml:3:10: not valid YAML") {
+		t.Errorf("got %v, want cog.yaml:3:10", err)
+	}
+}

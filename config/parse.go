@@ -69,7 +69,7 @@ func yamlSyntaxError(filename string, data []byte, err error) error {
 // lineTextColumn is the column (in characters, from 1) of the first
 // non-blank character of line n, 1 for a blank line or one past the end.
 func lineTextColumn(data []byte, n int) int {
-	lines := strings.Split(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n")
+	lines := strings.Split(strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(string(data)), "\n")
 	if n < 1 || n > len(lines) {
 		return 1
 	}
@@ -91,7 +91,7 @@ func badByte(data []byte) (line, col int) {
 		if (r == utf8.RuneError && n <= 1) || (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7f {
 			return line, col
 		}
-		if r == '\n' {
+		if r == '\n' || (r == '\r' && (i+1 == len(data) || data[i+1] != '\n')) {
 			line, col = line+1, 1
 		} else {
 			col++
