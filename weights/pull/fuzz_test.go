@@ -160,6 +160,11 @@ func FuzzParseWeightManifest(f *testing.F) {
 	}
 	f.Add([]byte(`{"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:`+strings.Repeat("a", 64)+`"}]}`),
 		[]byte(`{"name":"w","target":"/w","files":[{"path":"../x","layer":"sha256:`+strings.Repeat("a", 64)+`","digest":"sha256:`+strings.Repeat("b", 64)+`"}]}`))
+	// February 2026 layers with hostile destinations and sizes.
+	for _, a := range []string{`"vnd.cog.weights.dest":"/src/../../etc/passwd"`, `"vnd.cog.weights.dest":"relative/x"`, `"vnd.cog.weights.dest":"/src/x","vnd.cog.weights.size.uncompressed":"-1"`} {
+		f.Add([]byte(`{"artifactType":"application/vnd.cog.weights.v1","layers":[{"mediaType":"application/vnd.cog.weights.layer.v1+gzip","digest":"sha256:`+strings.Repeat("c", 64)+
+			`","annotations":{`+a+`,"vnd.cog.weights.digest.original":"sha256:`+strings.Repeat("d", 64)+`"}}]}`), []byte(nil))
+	}
 	f.Fuzz(func(t *testing.T, manifest, cfg []byte) {
 		var m ocispec.Manifest
 		if err := json.Unmarshal(manifest, &m); err != nil {
