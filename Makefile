@@ -17,7 +17,7 @@ E2E_SIDE := ^(TestEngine|TestOldestBuildKit|TestRegistry|TestPull)
 # Exports BUILDKIT_HOST, COG_DEV_REGISTRY, COG_DEV_BUILDER, COG_DEV_TOOLS, PATH.
 DEV_ENV     := eval "$$(hack/dev-env env)"
 
-.PHONY: all build test unit lint fmt e2e env-up env-down env-status env-clean demo bench bench-run install
+.PHONY: all build test unit fuzz lint fmt e2e env-up env-down env-status env-clean demo bench bench-run install
 
 all: build
 
@@ -42,9 +42,26 @@ test: env-up
 	if [[ $$rc != 0 ]]; then echo "make test: FAILED (see unit/lint/e2e output above)"; fi; \
 	exit $$rc
 
-# Unit tests: no daemon, seconds.
+# Unit tests: no daemon, seconds; then a short run of every fuzz target.
 unit:
 	$(GO) test -count=1 ./...
+	@$(MAKE) --no-print-directory fuzz
+
+# Each fuzz target for FUZZTIME, one after the other (the seed corpora in
+# testdata/fuzz/ also run as plain tests in `go test ./...`). A crasher
+# lands in the package's testdata/fuzz/FuzzX/: fix the bug, commit it.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := \
+	./config:FuzzParse ./config:FuzzParseLock ./config:FuzzNormalizeSourceURI \
+	./schema:FuzzGenerate \
+	./weights/pack:FuzzValidatePath \
+	./weights/pull:FuzzResolve ./weights/pull:FuzzParseWeightManifest \
+	./weights/materialize:FuzzExtract
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t#*:}; echo "fuzz: $$fn ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 lint:
 	@gofiles="$$(git ls-files -co --exclude-standard '*.go')"; \

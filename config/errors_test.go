@@ -183,14 +183,23 @@ func TestParseErrorFileName(t *testing.T) {
 	}
 }
 
-func TestParseYAMLSyntaxErrorHasLine(t *testing.T) {
+func TestParseYAMLSyntaxErrorHasLineAndColumn(t *testing.T) {
 	_, _, err := Parse("cog.yaml", []byte("build:\n  python_version: \"3.11\"\n run: x\n"))
 	var ce *Error
 	if !errors.As(err, &ce) || ce.Pos.Line == 0 {
 		t.Fatalf("want positioned error, got %v", err)
 	}
-	if !strings.HasPrefix(err.Error(), "cog.yaml:"+itoa(ce.Pos.Line)+": not valid YAML") {
+	// yaml.v3 names the line of the mapping it was in; the column is where
+	// that line's text starts.
+	if !strings.HasPrefix(err.Error(), "cog.yaml:2:3: not valid YAML") {
 		t.Errorf("got %v", err)
+	}
+}
+
+func TestParseBadBytesArePositioned(t *testing.T) {
+	_, _, err := Parse("cog.yaml", []byte("build:\n  gpu: tr\x01ue\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "cog.yaml:2:10: not valid YAML") {
+		t.Errorf("got %v, want cog.yaml:2:10", err)
 	}
 }
 
@@ -202,5 +211,12 @@ func TestErrorsFindsWrappedJoinedErrors(t *testing.T) {
 	}
 	if Errors(errors.New("plain")) != nil {
 		t.Error("Errors found a config error in a plain error")
+	}
+}
+
+func TestYAMLPositionsCountCRLineBreaks(t *testing.T) {
+	_, _, err := Parse("cog.yaml", []byte("build:\r  python_version: \"3.12\"\r  gpu: tr\x01ue\r"))
+	if err == nil || !strings.HasPrefix(err.Error(), "cog.yaml:3:10: not valid YAML") {
+		t.Errorf("got %v, want cog.yaml:3:10", err)
 	}
 }

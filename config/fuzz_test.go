@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -16,6 +18,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(model + "weights:\n  - name: a\n    target: /w/a\n    source: [{uri: w/a, include: ['*.bin']}]\n"))
 	f.Add([]byte("a: &x [*x]\n"))
 	f.Add([]byte("- [\n"))
+	seedFiles(f, "../examples/*/cog.yaml", "../testdata/llb/*/cog.yaml")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, _, err := Parse("cog.yaml", data)
 		if err != nil {
@@ -27,7 +30,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("error without *config.Error: %v", err)
 			}
 			for _, e := range errs {
-				if e.Pos.File != "cog.yaml" || !strings.HasPrefix(e.Error(), "cog.yaml") {
+				if e.Pos.File != "cog.yaml" || !strings.HasPrefix(e.Error(), "cog.yaml") || e.Pos.Line < 1 || e.Pos.Column < 1 {
 					t.Fatalf("error without file position: %v", e)
 				}
 			}
@@ -70,11 +73,17 @@ func FuzzParseLock(f *testing.F) {
 	f.Add([]byte(`{"version": "1", "files": []}`))
 	f.Add([]byte(`{"version":1,"version":1}`))
 	f.Add([]byte(`{"a":"\ud83d\ude00\/"}`))
+	seedFiles(f, "../examples/*/weights.lock")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		lock, err := ParseLock("weights.lock", data)
 		if err != nil {
 			if len(Errors(err)) == 0 {
 				t.Fatalf("error without *config.Error: %v", err)
+			}
+			for _, e := range Errors(err) {
+				if e.Pos.File != "weights.lock" || e.Pos.Line < 1 || e.Pos.Column < 1 {
+					t.Fatalf("error not at weights.lock:LINE:COL: %v", e)
+				}
 			}
 			return
 		}
@@ -91,6 +100,25 @@ func FuzzParseLock(f *testing.F) {
 			t.Fatalf("MarshalLock is not a fixed point:\n%s\n%s", out, out2)
 		}
 	})
+}
+
+// seedFiles adds the files the globs match (real projects) as seeds.
+func seedFiles(f *testing.F, globs ...string) {
+	n := 0
+	for _, g := range globs {
+		paths, _ := filepath.Glob(g)
+		for _, p := range paths {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+			n++
+		}
+	}
+	if n == 0 {
+		f.Fatalf("no seed file matches %v", globs)
+	}
 }
 
 // FuzzNormalizeSourceURI checks that normalised URIs are idempotent, use one

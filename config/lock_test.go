@@ -167,7 +167,7 @@ func TestParseLockRejects(t *testing.T) {
 		{"duplicate key", edit(`"version": 1,`, `"version": 1, "version": 1,`), "2:17", "version", []string{"set twice"}},
 		{"syntax error", edit(`"version": 1,`, `"version": 1,,`), "2:16", "", []string{"not valid JSON"}},
 		{"truncated", canonicalLockText[:200], "", "", []string{"not valid JSON"}},
-		{"not an object", `[1]`, "1:1", "", []string{"must be a mapping"}},
+		{"not an object", `[1]`, "1:1", "", []string{"must be a JSON object"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -77,8 +77,11 @@ func (w *walker) mapping(n *yaml.Node, path string, allowed ...string) (fields m
 	n = resolve(n)
 	if n.Kind != yaml.MappingNode {
 		what := "must be a mapping"
-		if path == "" {
-			what = "the file must be a mapping of keys"
+		switch {
+		case path == "" && w.jsonStrings: // weights.lock
+			what = "the file must be a JSON object"
+		case path == "":
+			what = "the file must be a mapping of keys such as build, run and weights"
 		}
 		w.fail(w.pos(n), path, what, describe(n), "allowed keys: "+strings.Join(allowed, ", "))
 		return nil, false

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/cog-frontend/cog-frontend/wire"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -27,7 +28,7 @@ func Parse(filename string, data []byte) (*Config, []Warning, error) {
 
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, nil, yamlSyntaxError(filename, err)
+		return nil, nil, yamlSyntaxError(filename, data, err)
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 || isNull(doc.Content[0]) {
 		// An empty cog.yaml is valid (Cog accepts it too): nothing to build
@@ -48,17 +49,56 @@ func Parse(filename string, data []byte) (*Config, []Warning, error) {
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // yamlSyntaxError turns yaml.v3's "yaml: line N: msg" into an *Error so it
-// carries a position like every other problem.
-func yamlSyntaxError(filename string, err error) error {
+// carries a position like every other problem. yaml.v3 reports no column
+// (and for bad bytes no line), so the column is where the text of line N
+// starts, and bad bytes are found here.
+func yamlSyntaxError(filename string, data []byte, err error) error {
 	msg := err.Error()
 	pos := Position{File: filename}
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		pos.Line, _ = strconv.Atoi(m[1])
 		msg = m[2]
+		pos.Column = lineTextColumn(data, pos.Line)
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
+		pos.Line, pos.Column = badByte(data)
 	}
 	return &Error{Pos: pos, Msg: message("not valid YAML: "+msg, "", "fix the syntax (indentation, quoting, a missing \":\")")}
+}
+
+// lineTextColumn is the column (in characters, from 1) of the first
+// non-blank character of line n, 1 for a blank line or one past the end.
+func lineTextColumn(data []byte, n int) int {
+	lines := strings.Split(strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(string(data)), "\n")
+	if n < 1 || n > len(lines) {
+		return 1
+	}
+	line := lines[n-1]
+	trimmed := strings.TrimLeft(line, " ") // YAML indents with spaces only: a tab is text
+	if trimmed == "" {
+		return 1
+	}
+	return utf8.RuneCountInString(line[:len(line)-len(trimmed)]) + 1
+}
+
+// badByte is the line and column of the first byte YAML refuses: invalid
+// UTF-8, or a control character other than tab, LF and CR (1:1 when there
+// is none: the error is about the whole stream).
+func badByte(data []byte) (line, col int) {
+	line, col = 1, 1
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if (r == utf8.RuneError && n <= 1) || (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7f {
+			return line, col
+		}
+		if r == '\n' || (r == '\r' && (i+1 == len(data) || data[i+1] != '\n')) {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		i += n
+	}
+	return 1, 1
 }
 
 func (w *walker) parseTop(cfg *Config, root map[string]field) {

@@ -73,6 +73,13 @@ func Check(src *llb.SourceMap, read func(name string) ([]byte, error)) *lint.Lin
 				idx = sources[src.Filename]
 			}
 		}
+		if pos.Line > 0 {
+			// The text names file:line:col itself: BuildKit's printers
+			// show the line only, and buildx shows no file but -f's.
+			p := pos
+			p.File = file
+			msg = p.String() + ": " + msg
+		}
 		res.AddWarning(rule, ruleDescriptions[rule], "", msg, idx, ranges)
 	}
 	addErr := func(rule string, err error) {
@@ -167,7 +174,9 @@ func forBuildx(res *lint.LintResults, buildFile string) *lint.LintResults {
 		}
 		if len(w.Location.Ranges) > 0 {
 			line := int(w.Location.Ranges[0].Start.Line)
-			w.Detail = src.Filename + ":" + strconv.Itoa(line) + ": " + w.Detail
+			if !strings.HasPrefix(w.Detail, src.Filename+":") {
+				w.Detail = src.Filename + ":" + strconv.Itoa(line) + ": " + w.Detail
+			}
 			if text := sourceLine(src.Data, line); text != "" {
 				w.Detail += "\n    " + text
 			}

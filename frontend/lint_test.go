@@ -57,25 +57,25 @@ func TestCheckFindings(t *testing.T) {
 		name: "unknown key, old Python and deprecated fields",
 		yaml: "build:\n  python_version: \"3.9\"\n  pre_install:\n    - echo\npredict: predict.py:Predictor\nfoo: 1\n",
 		want: []finding{
-			{RuleDeprecatedField, "cog.yaml:3", `deprecated field "build.pre_install": use "build.run" instead; move these commands to build.run`},
-			{RuleDeprecatedField, "cog.yaml:5", `deprecated field "predict": use "run" instead; rename the key to run`},
-			{RuleInvalidConfig, "cog.yaml:6", `foo: unknown key (got "foo"); allowed keys here: build, image, model, run, predict, train, concurrency, environment, weights`},
-			{RuleInvalidConfig, "cog.yaml:2", `invalid build.python_version "3.9": minimum supported Python version is 3.10; use "3.10" or newer`},
+			{RuleDeprecatedField, "cog.yaml:3", `cog.yaml:3:3: deprecated field "build.pre_install": use "build.run" instead; move these commands to build.run`},
+			{RuleDeprecatedField, "cog.yaml:5", `cog.yaml:5:1: deprecated field "predict": use "run" instead; rename the key to run`},
+			{RuleInvalidConfig, "cog.yaml:6", `cog.yaml:6:1: foo: unknown key (got "foo"); allowed keys here: build, image, model, run, predict, train, concurrency, environment, weights`},
+			{RuleInvalidConfig, "cog.yaml:2", `cog.yaml:2:19: invalid build.python_version "3.9": minimum supported Python version is 3.10; use "3.10" or newer`},
 		},
 	}, {
 		name: "no predictor",
 		yaml: "build:\n  python_version: \"3.12\"\n",
-		want: []finding{{RuleNoPredictor, "cog.yaml:1", noPredictorMessage}},
+		want: []finding{{RuleNoPredictor, "cog.yaml:1", "cog.yaml:1:1: " + noPredictorMessage}},
 	}, {
 		name:  "schema error in predict.py",
 		yaml:  "build:\n  python_version: \"3.12\"\nrun: predict.py:Predictor\n",
 		files: map[string]string{"predict.py": "from cog import BasePredictor, Input\n\nclass Predictor(BasePredictor):\n    def run(self, n: str = Input(accept=\"image/*\")) -> str:\n        return n\n"},
-		want:  []finding{{RuleInvalidPredictor, "predict.py:4", "accept is only valid on Path or File inputs (parameter 'n')"}},
+		want:  []finding{{RuleInvalidPredictor, "predict.py:4", "predict.py:4:19: accept is only valid on Path or File inputs (parameter 'n')"}},
 	}, {
 		name:  "unpinned torch on GPU",
 		yaml:  "build:\n  gpu: true\n  python_version: \"3.12\"\n  python_requirements: requirements.txt\nrun: predict.py:Predictor\n",
 		files: map[string]string{"predict.py": runPredictor, "requirements.txt": "numpy\ntorch\n"},
-		want:  []finding{{RuleRequirements, "requirements.txt:2", "torch version must be specified when using CUDA; pin it (e.g. torch==2.7.1), which also picks the CUDA version"}},
+		want:  []finding{{RuleRequirements, "requirements.txt:2", "requirements.txt:2:1: torch version must be specified when using CUDA; pin it (e.g. torch==2.7.1), which also picks the CUDA version"}},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := findings(t, tc.yaml, tc.files)
@@ -101,7 +101,7 @@ func TestForBuildxNamesOtherFiles(t *testing.T) {
 		t.Fatalf("warnings = %v", res.Warnings)
 	}
 	w := res.Warnings[0]
-	if w.Location.SourceIndex != -1 || w.Detail != "predict.py:4: unsupported type: Foo\n    def run(self, n: Foo) -> str:" {
+	if w.Location.SourceIndex != -1 || w.Detail != "predict.py:4:19: unsupported type: Foo\n    def run(self, n: Foo) -> str:" {
 		t.Errorf("finding = %q at source %d", w.Detail, w.Location.SourceIndex)
 	}
 	var buf bytes.Buffer

@@ -70,13 +70,17 @@ func tokenize(src string) ([]token, error) {
 				break
 			}
 			if src[j] == '#' || src[j] == '\n' || src[j] == '\r' || (src[j] == '\\' && j+1 < len(src) && (src[j+1] == '\n' || src[j+1] == '\r')) {
-				for j < len(src) && src[j] != '\n' {
-					j++
-				}
-				if j < len(src) {
+				for j < len(src) && src[j] != '\n' && src[j] != '\r' {
 					j++
 				}
 				i = j
+				if j == len(src) {
+					break // a last line without a newline is not followed by another
+				}
+				if src[j] == '\r' && j+1 < len(src) && src[j+1] == '\n' {
+					j++
+				}
+				i = j + 1
 				line++
 				lineStart = i
 				continue

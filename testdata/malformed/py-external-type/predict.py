@@ -1,0 +1,6 @@
+from cog import BasePredictor
+from mypackage import Output
+
+class Predictor(BasePredictor):
+    def run(self, s: str) -> Output:
+        return s

@@ -1,0 +1,5 @@
+from cog import BasePredictor
+
+class Predictor(BasePredictor):
+    def run(self, s: str):
+        return s

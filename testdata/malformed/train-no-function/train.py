@@ -1,0 +1,4 @@
+from cog import Input
+
+def fit(n: int) -> str:
+    return str(n)
