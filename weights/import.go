@@ -19,6 +19,7 @@ import (
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/internal/atomicfile"
 	"github.com/cog-frontend/cog-frontend/internal/ctxio"
+	"github.com/cog-frontend/cog-frontend/internal/nospace"
 	"github.com/cog-frontend/cog-frontend/weights/pack"
 	"github.com/cog-frontend/cog-frontend/weights/store"
 	"github.com/cog-frontend/cog-frontend/wire"
@@ -155,14 +156,14 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportResult, error) {
 			}
 		}
 		if err := runWork(ctx, st, locked, true, opts.Progress); err != nil {
-			return nil, err
+			return nil, st.Explain(err)
 		}
 		for _, j := range jobs {
 			j.reuseLayers()
 		}
 	}
 	if err := runWork(ctx, st, jobs, opts.DryRun, opts.Progress); err != nil {
-		return nil, err
+		return nil, st.Explain(err)
 	}
 
 	res := &ImportResult{LockPath: opts.LockPath}
@@ -231,7 +232,7 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportResult, error) {
 	}
 	if oldBytes == nil || string(b) != string(oldCanon) {
 		if err := atomicfile.WriteFile(opts.LockPath, b, 0o644); err != nil {
-			return nil, fmt.Errorf("write %s: %w", opts.LockPath, err)
+			return nil, nospace.Explain(fmt.Errorf("write %s: %w", opts.LockPath, err), opts.LockPath, "delete what is not needed on it")
 		}
 		res.LockWritten = true
 	}
