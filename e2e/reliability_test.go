@@ -418,8 +418,8 @@ func TestReliabilityDiskFullPull(t *testing.T) {
 			t.Errorf("%s: a ready marker after a failed pull", label)
 		}
 		verifyStore(t, storeDir)
-		// verify says missing (not pulled), never ok or changed.
-		vout, verr := cogCLI(t, t.TempDir(), nil, "weights", "verify", root)
+		// verify says missing (not delivered), never ok or changed.
+		vout, verr := cogCLI(t, t.TempDir(), nil, "weights", "verify", root, "--ref", ref)
 		if verr == nil || !strings.Contains(vout, "missing") {
 			t.Errorf("%s: weights verify on the failed root: %v\n%s", label, verr, vout)
 		}
@@ -579,7 +579,13 @@ func TestReliabilityDiskFullPushState(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cache, "uploads", registryDirName(px.addr()), "locations.json")); err != nil {
 		t.Errorf("no record of pushed blobs after space was freed: %v", err)
 	}
-	t.Logf("blob bytes sent across the four pushes: %d for a %d byte weight", px.blobBytes.Load(), weight)
+	sent := px.blobBytes.Load()
+	t.Logf("blob bytes sent across the four pushes: %d for a %d byte weight (%.2fx)", sent, weight, float64(sent)/float64(weight))
+	// Each run continued the saved session (a kill loses at most the chunk
+	// in flight); starting over each time would send about twice the weight.
+	if float64(sent) > 1.5*float64(weight) {
+		t.Errorf("%d blob bytes sent for a %d byte weight: the pushes did not continue the saved session", sent, weight)
+	}
 	verifyRegistryBlobs(t, theEnv.Registry, repo.RepositoryStr(), lock)
 	verifyStore(t, cache)
 }
