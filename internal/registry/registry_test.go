@@ -528,3 +528,27 @@ func TestConcurrentPushesOfOneBlobShareNoSession(t *testing.T) {
 		t.Errorf("%d upload sessions opened, want 1", n)
 	}
 }
+
+// A registry answering its /v2/ ping with 503 (or 429) for a while is
+// retried like any other request, not taken for a plain-HTTP/TLS mismatch.
+func TestPingUnavailableIsRetried(t *testing.T) {
+	for _, code := range []int{http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusInternalServerError} {
+		reg := registrytest.New()
+		var mu sync.Mutex
+		left := 2
+		reg.Before = func(w http.ResponseWriter, r *http.Request) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			if r.URL.Path == "/v2/" && left > 0 {
+				left--
+				w.WriteHeader(code)
+				return true
+			}
+			return false
+		}
+		f := newFixture(t, reg, nil)
+		b, d := blob(3000)
+		f.push(t, b, d)
+		f.mustHave(t, "acct/model", b)
+	}
+}
