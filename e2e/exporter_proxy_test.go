@@ -65,6 +65,7 @@ func newFaultProxy(t *testing.T, registry string) *faultProxy {
 			resp.Header.Set("OCI-Chunk-Max-Length", strconv.FormatInt(max, 10))
 		}
 		if rate > 0 && isBlobGet(resp.Request) {
+			p.count("slow")
 			resp.Body = &slowBody{ReadCloser: resp.Body, n: new(atomic.Int64), rate: rate}
 		}
 		return nil
@@ -76,6 +77,7 @@ func newFaultProxy(t *testing.T, registry string) *faultProxy {
 		if isUpload && r.Body != nil {
 			r.Body = &countBody{ReadCloser: r.Body, n: &p.blobBytes}
 			if p.slowRate > 0 {
+				p.injected["slow"]++
 				r.Body = &slowBody{ReadCloser: r.Body, n: new(atomic.Int64), rate: p.slowRate}
 			}
 		}

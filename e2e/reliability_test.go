@@ -886,7 +886,7 @@ func TestReliabilityFaultsUnderLoad(t *testing.T) {
 	injected := fmt.Sprint(px.injected)
 	px.mu.Unlock()
 	t.Logf("faults injected: %s", injected)
-	for _, k := range []string{"5xx", "429", "reset", "get-reset"} {
+	for _, k := range []string{"5xx", "429", "reset", "get-reset", "slow"} {
 		if px.injectedCount(k) == 0 {
 			t.Errorf("no %s fault was injected; the test did not test it (%s)", k, injected)
 		}
