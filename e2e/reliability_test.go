@@ -625,12 +625,69 @@ func parallel(n int, f func(i int)) {
 	wg.Wait()
 }
 
-// TestReliabilityConcurrency: 4 imports, then 4 pushes, then 4 pulls, each
-// group at once, as separate processes sharing one content store and
-// overlapping files. Every lock is what a lone import writes, every blob in
-// the registry re-hashes, every pulled root verifies, and no lock is left
-// held. Then one pull and one import are killed with SIGKILL mid-way: the
-// others and the next runs are not blocked.
+// twinProjects writes 4 projects whose weights come in identical pairs
+// (projects 0 and 1, 2 and 3: the same files, so the same layer and weight
+// manifest), sharing shared.bin with concurrencyProjects of the same tag.
+func twinProjects(t *testing.T, base string, repo name.Repository, tag string) []string {
+	t.Helper()
+	var dirs []string
+	for i := range 4 {
+		dir := filepath.Join(base, fmt.Sprintf("twin%d", i))
+		relProject(t, dir, repo.String(), relWeight{name: "w", files: map[string]relFile{
+			"shared.bin":    {seed: tag + "-shared", size: 6 << 20},
+			"twin.bin":      {seed: fmt.Sprintf("%s-twin-%d", tag, i/2), size: 3 << 20},
+			"tok/vocab.txt": {seed: tag + "-vocab", size: 4 << 10},
+		}})
+		dirs = append(dirs, dir)
+	}
+	return dirs
+}
+
+// startCog starts the cog-frontend binary in dir; wait with waitCog.
+func startCog(t *testing.T, dir string, env []string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(theEnv.Binary, args...)
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return cmd, &buf
+}
+
+// waitCog waits for a started process, failing the test if it fails or is
+// still running after d (blocked, e.g. by a lock nobody releases).
+func waitCog(t *testing.T, label string, cmd *exec.Cmd, out *bytes.Buffer, d time.Duration) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("%s: %v\n%s", label, err, out)
+		}
+	case <-time.After(d):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Errorf("%s: still running after %s (blocked?):\n%s", label, d, out)
+	}
+}
+
+// TestReliabilityConcurrency: 4 imports at once, then 4 pushes at once,
+// then 12 processes at once (4 imports of new projects, 4 pushes to the
+// other repository, 4 pulls), all as separate processes sharing one
+// content store and overlapping files. Every lock is what a lone import
+// writes, every blob in the registry re-hashes, every pulled root
+// verifies, and no file lock is left held. Then a pull, a push (while
+// another push waits for the same blob) and an import are killed with
+// SIGKILL mid-way: the others and the next runs are not blocked.
 func TestReliabilityConcurrency(t *testing.T) {
 	testEnv(t)
 	base := t.TempDir()
@@ -639,8 +696,8 @@ func TestReliabilityConcurrency(t *testing.T) {
 	shared := filepath.Join(base, "shared-store")
 	env := []string{"COG_CACHE_DIR=" + shared}
 
-	errs := make([]error, 4)
-	outs := make([]string, 4)
+	errs := make([]error, 12)
+	outs := make([]string, 12)
 	start := time.Now()
 	parallel(4, func(i int) { outs[i], errs[i] = cogCLI(t, dirs[i], env, "weights", "import") })
 	t.Logf("4 imports at once: %s", time.Since(start).Round(time.Millisecond))
@@ -650,31 +707,36 @@ func TestReliabilityConcurrency(t *testing.T) {
 		}
 	}
 	// Each lock equals what an import alone into a fresh store writes.
-	for i, d := range dirs {
-		got, _ := os.ReadFile(filepath.Join(d, "weights.lock"))
-		alone := filepath.Join(base, fmt.Sprintf("alone-%d", i))
+	sameAsAlone := func(d string) {
+		t.Helper()
+		alone := filepath.Join(base, fmt.Sprintf("alone-%s", filepath.Base(d)))
 		if err := os.MkdirAll(alone, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		for _, f := range []string{"cog.yaml"} {
-			b, _ := os.ReadFile(filepath.Join(d, f))
-			os.WriteFile(filepath.Join(alone, f), b, 0o644)
+		b, _ := os.ReadFile(filepath.Join(d, "cog.yaml"))
+		if err := os.WriteFile(filepath.Join(alone, "cog.yaml"), b, 0o644); err != nil {
+			t.Fatal(err)
 		}
 		if err := os.Symlink(filepath.Join(d, "weights"), filepath.Join(alone, "weights")); err != nil {
 			t.Fatal(err)
 		}
 		mustCog(t, alone, []string{"COG_CACHE_DIR=" + filepath.Join(base, "alone-store")}, "weights", "import")
-		want := readLock(t, alone)
-		have := readLock(t, d)
+		want, have := readLock(t, alone), readLock(t, d)
 		for k := range want.Weights {
-			want.Weights[k].ImportedAt, have.Weights[k].ImportedAt = "", ""
+			want.Weights[k].ImportedAt = ""
+		}
+		for k := range have.Weights {
+			have.Weights[k].ImportedAt = ""
 		}
 		wb, _ := json.Marshal(want)
 		hb, _ := json.Marshal(have)
 		if !bytes.Equal(wb, hb) {
-			t.Errorf("project %d: the lock of the concurrent import differs from a lone import's:\n%s\nvs\n%s", i, got, wb)
+			t.Errorf("%s: the lock of the concurrent import differs from a lone import's:\n%s\nvs\n%s", d, hb, wb)
 		}
 		statusAllUnchanged(t, d, env)
+	}
+	for _, d := range dirs {
+		sameAsAlone(d)
 	}
 	verifyStore(t, shared)
 	locksFree(t, shared)
@@ -694,46 +756,52 @@ func TestReliabilityConcurrency(t *testing.T) {
 	}
 	locksFree(t, shared)
 
-	node := filepath.Join(base, "node-store")
-	nodeEnv := []string{"COG_CACHE_DIR=" + node}
+	// 12 at once, one store: imports of the twin projects (sharing
+	// shared.bin with the pushed ones), pushes of the first projects to
+	// the other repository (mounting what the other has), and pulls of
+	// what was pushed into roots of their own, through the same store.
+	twins := twinProjects(t, base, repos[0], "conc")
 	roots := make([]string, 4)
 	start = time.Now()
-	parallel(4, func(i int) {
-		roots[i] = filepath.Join(base, fmt.Sprintf("root-%d", i))
-		outs[i], errs[i] = cogCLI(t, base, nodeEnv, "weights", "pull", repos[i%2].Tag(fmt.Sprintf("v%d", i)).String(), "--dest", roots[i])
-	})
-	t.Logf("4 pulls at once: %s", time.Since(start).Round(time.Millisecond))
-	for i := range 4 {
-		if errs[i] != nil {
-			t.Fatalf("pull %d: %v\n%s", i, errs[i], outs[i])
+	parallel(12, func(k int) {
+		i := k % 4
+		switch k / 4 {
+		case 0:
+			outs[k], errs[k] = cogCLI(t, twins[i], env, "weights", "import")
+		case 1:
+			outs[k], errs[k] = pushProject(t, dirs[i], env, repos[(i+1)%2].Tag(fmt.Sprintf("x%d", i)).String())
+		case 2:
+			roots[i] = filepath.Join(base, fmt.Sprintf("root-%d", i))
+			outs[k], errs[k] = cogCLI(t, base, env, "weights", "pull", repos[i%2].Tag(fmt.Sprintf("v%d", i)).String(), "--dest", roots[i])
 		}
+	})
+	t.Logf("4 imports, 4 pushes and 4 pulls at once: %s", time.Since(start).Round(time.Millisecond))
+	for k := range 12 {
+		if errs[k] != nil {
+			t.Fatalf("%s %d: %v\n%s", []string{"import", "push", "pull"}[k/4], k%4, errs[k], outs[k])
+		}
+	}
+	for i := range 4 {
+		sameAsAlone(twins[i])
+		verifyRegistryBlobs(t, theEnv.Registry, repos[(i+1)%2].RepositoryStr(), readLock(t, dirs[i]))
 		verifyRoot(t, roots[i], 1)
 	}
-	verifyStore(t, node)
-	if n := locksFree(t, node); n == 0 {
-		t.Log("the node store has no lock files")
-	}
-	noPidFiles(t, node)
+	verifyStore(t, shared)
+	t.Logf("%d file locks in the shared store, none held", locksFree(t, shared))
 	noPidFiles(t, shared)
 
 	// Kill -9 one of 4 pulls (slowed by a proxy) mid-way, into a fresh store.
-	px := newThrottledCounter(t, theEnv.Registry, 8<<20)
+	slow := newThrottledCounter(t, theEnv.Registry, 8<<20)
 	node2 := filepath.Join(base, "node-store-2")
 	env2 := []string{"COG_CACHE_DIR=" + node2}
 	cmds := make([]*exec.Cmd, 4)
 	bufs := make([]*bytes.Buffer, 4)
+	pullRef := func(i int) string { return slow.host() + "/" + repos[i%2].RepositoryStr() + fmt.Sprintf(":v%d", i) }
 	for i := range 4 {
-		ref := px.host() + "/" + repos[i%2].RepositoryStr() + fmt.Sprintf(":v%d", i)
-		cmds[i] = exec.Command(theEnv.Binary, "weights", "pull", ref, "--dest", filepath.Join(base, fmt.Sprintf("kroot-%d", i)))
-		cmds[i].Env = append(os.Environ(), env2...)
-		bufs[i] = &bytes.Buffer{}
-		cmds[i].Stdout, cmds[i].Stderr = bufs[i], bufs[i]
-		if err := cmds[i].Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmds[i], bufs[i] = startCog(t, base, env2, "weights", "pull", pullRef(i), "--dest", filepath.Join(base, fmt.Sprintf("kroot-%d", i)))
 	}
 	deadline := time.Now().Add(time.Minute)
-	for px.bytes.Load() < 6<<20 {
+	for slow.bytes.Load() < 6<<20 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the pulls never moved 6 MiB")
 		}
@@ -741,28 +809,53 @@ func TestReliabilityConcurrency(t *testing.T) {
 	}
 	_ = cmds[0].Process.Signal(syscall.SIGKILL)
 	_ = cmds[0].Wait()
-	t.Logf("killed pull 0 after %d bytes through the proxy", px.bytes.Load())
+	t.Logf("killed pull 0 after %d bytes through the proxy", slow.bytes.Load())
 	for i := 1; i < 4; i++ {
-		done := make(chan error, 1)
-		go func() { done <- cmds[i].Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("pull %d after another was killed: %v\n%s", i, err, bufs[i])
-			}
-		case <-time.After(3 * time.Minute):
-			_ = cmds[i].Process.Kill()
-			t.Fatalf("pull %d blocked after another was killed:\n%s", i, bufs[i])
-		}
+		waitCog(t, fmt.Sprintf("pull %d after another was killed", i), cmds[i], bufs[i], 3*time.Minute)
 		verifyRoot(t, filepath.Join(base, fmt.Sprintf("kroot-%d", i)), 1)
 	}
 	locksFree(t, node2)
 	noPidFiles(t, node2)
-	mustCog(t, base, env2, "weights", "pull", px.host()+"/"+repos[0].RepositoryStr()+":v0", "--dest", filepath.Join(base, "kroot-0"))
+	mustCog(t, base, env2, "weights", "pull", pullRef(0), "--dest", filepath.Join(base, "kroot-0"))
 	verifyRoot(t, filepath.Join(base, "kroot-0"), 1)
 	// The killed pull's ingest may stay (weights prune removes old ones);
 	// it is never a blob.
 	verifyBlobsOnly(t, node2)
+
+	// Kill -9 a push mid-upload while its twin waits to push the same
+	// layer to the same repository: the twin takes over, and the killed
+	// one's next run finds everything there.
+	px := newFaultProxy(t, theEnv.Registry)
+	px.setLoad(0, 0, 0, 0, 4<<20)
+	krepo := px.addr() + "/" + uniqueRepo(t, theEnv.Registry, "conc-kill").RepositoryStr()
+	for i := range 4 {
+		writeImageLayout(t, filepath.Join(twins[i], "img"))
+		cmds[i], bufs[i] = startCog(t, twins[i], env, "bundle", "--image", "oci-layout://"+filepath.Join(twins[i], "img")+":latest",
+			"--push", krepo+fmt.Sprintf(":t%d", i), "--progress", "plain")
+	}
+	deadline = time.Now().Add(time.Minute)
+	for px.blobBytes.Load() < 3<<20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the pushes never sent 3 MiB")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	_ = cmds[0].Process.Signal(syscall.SIGKILL)
+	_ = cmds[0].Wait()
+	t.Logf("killed push 0 after %d blob bytes through the proxy", px.blobBytes.Load())
+	for i := 1; i < 4; i++ {
+		waitCog(t, fmt.Sprintf("push %d after another was killed", i), cmds[i], bufs[i], 3*time.Minute)
+	}
+	px.setLoad(0, 0, 0, 0, 0)
+	out := mustCog(t, twins[0], env, "bundle", "--image", "oci-layout://"+filepath.Join(twins[0], "img")+":latest", "--push", krepo+":t0", "--progress", "plain")
+	if !strings.Contains(out, "uploaded 0B") {
+		t.Errorf("the killed push's next run uploaded again though its twin pushed the same blobs:\n%s", out)
+	}
+	kr, _ := name.NewRepository(krepo)
+	for i := range 4 {
+		verifyRegistryBlobs(t, theEnv.Registry, kr.RepositoryStr(), readLock(t, twins[i]))
+	}
+	locksFree(t, shared)
 
 	// Kill -9 an import while it holds the lock of its weights.lock (it
 	// is packing into the store); the next import of that project is not
@@ -770,20 +863,13 @@ func TestReliabilityConcurrency(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dirs[0], "weights/w0/more.bin"), detBytes("conc-more", 24<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	imp := exec.Command(theEnv.Binary, "weights", "import")
-	imp.Dir, imp.Env = dirs[0], append(os.Environ(), env...)
-	var ibuf bytes.Buffer
-	imp.Stdout, imp.Stderr = &ibuf, &ibuf
-	if err := imp.Start(); err != nil {
-		t.Fatal(err)
-	}
+	imp, ibuf := startCog(t, dirs[0], env, "weights", "import")
 	deadline = time.Now().Add(time.Minute)
 	for {
 		if ents, _ := os.ReadDir(filepath.Join(shared, "ingest")); len(ents) > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			_ = imp.Process.Kill()
 			t.Fatalf("the import never started packing:\n%s", ibuf.String())
 		}
 		time.Sleep(2 * time.Millisecond)
@@ -793,7 +879,8 @@ func TestReliabilityConcurrency(t *testing.T) {
 	locksFree(t, shared)
 	noPidFiles(t, shared)
 	start = time.Now()
-	mustCog(t, dirs[0], env, "weights", "import")
+	again, abuf := startCog(t, dirs[0], env, "weights", "import")
+	waitCog(t, "the import after the killed one", again, abuf, time.Minute)
 	t.Logf("the import after the killed one: %s", time.Since(start).Round(time.Millisecond))
 	statusAllUnchanged(t, dirs[0], env)
 	// The killed import's ingest is garbage, never a blob.
