@@ -933,7 +933,7 @@ func TestReliabilityFaultsUnderLoad(t *testing.T) {
 	for _, d := range dirs {
 		mustCog(t, d, env, "weights", "import")
 	}
-	px.setLoad(0.08, 0.05, 3, 3, 16<<20)
+	px.setLoad(0.15, 0.10, 2, 2, 16<<20)
 
 	errs := make([]error, 4)
 	outs := make([]string, 4)
