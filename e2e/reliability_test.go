@@ -417,6 +417,14 @@ func TestReliabilityDiskFullPull(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(target, ".cog/ready")); err == nil {
 			t.Errorf("%s: a ready marker after a failed pull", label)
 		}
+		// The version being built beside the target is gone too: on a full
+		// disk its partial copies are the space the user needs back.
+		_ = filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+			if err == nil && strings.Contains(filepath.Base(p), ".cog-new") {
+				t.Errorf("%s: staging directory %s left after the failed pull", label, p)
+			}
+			return nil
+		})
 		verifyStore(t, storeDir)
 		// verify says missing (not delivered), never ok or changed.
 		vout, verr := cogCLI(t, t.TempDir(), nil, "weights", "verify", root, "--ref", ref)
