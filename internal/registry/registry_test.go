@@ -552,3 +552,23 @@ func TestPingUnavailableIsRetried(t *testing.T) {
 		f.mustHave(t, "acct/model", b)
 	}
 }
+
+// A plain-HTTP registry whose ping keeps failing is reported by its answer,
+// not as a TLS problem.
+func TestPingFailureOfAPlainHTTPRegistrySaysItsAnswer(t *testing.T) {
+	reg := registrytest.New()
+	reg.Before = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/v2/" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	}
+	f := newFixture(t, reg, nil)
+	f.c.MaxRetries = 1
+	b, d := blob(100)
+	_, err := f.c.Repo(f.repo, Push).PushBlob(context.Background(), d, opener(b), nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "503") || strings.Contains(err.Error(), "TLS") {
+		t.Fatalf("err = %v; want the registry's 503 and no TLS advice", err)
+	}
+}
