@@ -13,7 +13,7 @@ E2E_TIMEOUT ?= 75m
 # the rest; the split keeps the two about equally long. Most of their time is spent waiting on builds,
 # downloads and models starting, so together they take little more than the
 # longer one.
-E2E_SIDE := ^(TestEngine|TestOldestBuildKit|TestRegistry|TestPull)
+E2E_SIDE := ^(TestEngine|TestOldestBuildKit|TestRegistry|TestPull|TestReliability)
 # Exports BUILDKIT_HOST, COG_DEV_REGISTRY, COG_DEV_BUILDER, COG_DEV_TOOLS, PATH.
 DEV_ENV     := eval "$$(hack/dev-env env)"
 

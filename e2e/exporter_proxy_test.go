@@ -20,11 +20,12 @@ import (
 
 // faultProxy sits in front of the real registry. It counts the blob bytes
 // clients send and, when told to, injects faults: a share of requests
-// answered 500/503, PATCH uploads whose connection is reset halfway (after
-// forwarding part of the chunk to the registry, as a real network drop
-// does), and one response stalled for longer than the client waits. It can
-// also play a registry with chunk limits (OCI-Chunk-Min-Length) or one
-// without chunked uploads.
+// answered 500/503, a share answered 429 with Retry-After, PATCH uploads
+// whose connection is reset halfway (after forwarding part of the chunk to
+// the registry, as a real network drop does), blob downloads reset halfway
+// through the body, blob bodies both ways slowed to a rate, and one response
+// stalled for longer than the client waits. It can also play a registry with
+// chunk limits (OCI-Chunk-Min/Max-Length) or one without chunked uploads.
 type faultProxy struct {
 	srv       *httptest.Server
 	blobBytes atomic.Int64 // request body bytes of blob upload requests
@@ -38,6 +39,11 @@ type faultProxy struct {
 	injected   map[string]int
 	rng        *rand.Rand
 	chunkMin   int64   // advertised as OCI-Chunk-Min-Length on new upload sessions
+	chunkMax   int64   // advertised as OCI-Chunk-Max-Length on new upload sessions
+	tooMany    float64 // 0..1: share of requests answered 429 with Retry-After: 1
+	getReset   int     // reset every Nth blob GET halfway through its body (0: never)
+	gets       int
+	slowRate   int64   // bytes per second of blob bodies, uploads and downloads (0: full speed)
 	noChunks   bool    // answer PATCH 405, as a registry without chunked uploads
 	patchSizes []int64 // Content-Length of every PATCH seen
 }
@@ -50,21 +56,38 @@ func newFaultProxy(t *testing.T, registry string) *faultProxy {
 	rp.FlushInterval = -1
 	rp.ModifyResponse = func(resp *http.Response) error {
 		p.mu.Lock()
-		min := p.chunkMin
+		min, max, rate := p.chunkMin, p.chunkMax, p.slowRate
 		p.mu.Unlock()
 		if min > 0 && resp.Request.Method == http.MethodPost && resp.StatusCode == http.StatusAccepted {
 			resp.Header.Set("OCI-Chunk-Min-Length", strconv.FormatInt(min, 10))
+		}
+		if max > 0 && resp.Request.Method == http.MethodPost && resp.StatusCode == http.StatusAccepted {
+			resp.Header.Set("OCI-Chunk-Max-Length", strconv.FormatInt(max, 10))
+		}
+		if rate > 0 && isBlobGet(resp.Request) {
+			p.count("slow")
+			resp.Body = &slowBody{ReadCloser: resp.Body, n: new(atomic.Int64), rate: rate}
 		}
 		return nil
 	}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.requests.Add(1)
 		isUpload := strings.Contains(r.URL.Path, "/blobs/uploads/")
+		p.mu.Lock()
 		if isUpload && r.Body != nil {
 			r.Body = &countBody{ReadCloser: r.Body, n: &p.blobBytes}
+			if p.slowRate > 0 {
+				p.injected["slow"]++
+				r.Body = &slowBody{ReadCloser: r.Body, n: new(atomic.Int64), rate: p.slowRate}
+			}
 		}
-		p.mu.Lock()
 		fail := p.failRate > 0 && p.rng.Float64() < p.failRate
+		tooMany := !fail && p.tooMany > 0 && p.rng.Float64() < p.tooMany
+		getReset := false
+		if isBlobGet(r) {
+			p.gets++
+			getReset = p.getReset > 0 && p.gets%p.getReset == 0
+		}
 		reset := false
 		noChunks := p.noChunks && r.Method == http.MethodPatch
 		if r.Method == http.MethodPatch {
@@ -98,6 +121,16 @@ func newFaultProxy(t *testing.T, registry string) *faultProxy {
 			case <-r.Context().Done():
 			}
 			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		case getReset:
+			p.count("get-reset")
+			p.resetResponseMidBody(w, r, target)
+			return
+		case tooMany:
+			p.count("429")
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
 			return
 		case fail:
 			code := http.StatusInternalServerError
@@ -134,6 +167,47 @@ func (p *faultProxy) set(failRate float64, resetEvery int, stall time.Duration) 
 	p.mu.Lock()
 	p.failRate, p.resetEvery, p.stallOnce = failRate, resetEvery, stall
 	p.mu.Unlock()
+}
+
+// setLoad sets the faults of the load tests: 5xx and 429 (Retry-After: 1)
+// shares of all requests, every resetEvery-th PATCH and getResetEvery-th
+// blob GET reset halfway, and blob bodies both ways slowed to rate bytes a
+// second (0: full speed).
+func (p *faultProxy) setLoad(failRate, tooMany float64, resetEvery, getResetEvery int, rate int64) {
+	p.mu.Lock()
+	p.failRate, p.tooMany, p.resetEvery, p.getReset, p.slowRate = failRate, tooMany, resetEvery, getResetEvery, rate
+	p.mu.Unlock()
+}
+
+func isBlobGet(r *http.Request) bool {
+	return r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/sha256:")
+}
+
+// resetResponseMidBody fetches a blob from the registry, sends the client
+// the status, the headers and half the body, then resets the connection.
+func (p *faultProxy) resetResponseMidBody(w http.ResponseWriter, r *http.Request, target *url.URL) {
+	out, _ := http.NewRequestWithContext(r.Context(), r.Method, target.String()+r.URL.RequestURI(), nil)
+	out.Header = r.Header.Clone()
+	resp, err := http.DefaultTransport.RoundTrip(out)
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.CopyN(w, resp.Body, resp.ContentLength/2)
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetLinger(0) // RST, not FIN
+			}
+			c.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
 }
 
 // resetMidBody forwards the first half of a PATCH body to the registry,

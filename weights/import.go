@@ -19,6 +19,7 @@ import (
 	"github.com/cog-frontend/cog-frontend/config"
 	"github.com/cog-frontend/cog-frontend/internal/atomicfile"
 	"github.com/cog-frontend/cog-frontend/internal/ctxio"
+	"github.com/cog-frontend/cog-frontend/internal/nospace"
 	"github.com/cog-frontend/cog-frontend/weights/pack"
 	"github.com/cog-frontend/cog-frontend/weights/store"
 	"github.com/cog-frontend/cog-frontend/wire"
@@ -167,7 +168,7 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportResult, error) {
 			}
 		}
 		if err := runWork(ctx, st, locked, true, opts.Progress, opts.ProgressTTY); err != nil {
-			return nil, err
+			return nil, st.Explain(err)
 		}
 		for _, j := range jobs {
 			j.reuseLayers()
@@ -179,7 +180,7 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportResult, error) {
 		}
 	}
 	if err := runWork(ctx, st, jobs, opts.DryRun, opts.Progress, opts.ProgressTTY); err != nil {
-		return nil, err
+		return nil, st.Explain(err)
 	}
 
 	res := &ImportResult{LockPath: opts.LockPath}
@@ -248,7 +249,7 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportResult, error) {
 	}
 	if oldBytes == nil || string(b) != string(oldCanon) {
 		if err := atomicfile.WriteFile(opts.LockPath, b, 0o644); err != nil {
-			return nil, fmt.Errorf("write %s: %w", opts.LockPath, err)
+			return nil, nospace.Explain(fmt.Errorf("write %s: %w", opts.LockPath, err), opts.LockPath, "delete what is not needed on it")
 		}
 		res.LockWritten = true
 	}

@@ -266,6 +266,12 @@ func (r *Repo) connect(ctx context.Context, mountFrom []string, watch *tokenWatc
 	err = c.retry(ctx, "connect to "+r.name.RegistryStr(), func() (bool, error) {
 		var err error
 		rt, err = transport.NewWithContext(ctx, reg, auth, watch, scopes)
+		// The ping of a plain-HTTP host fails over HTTPS first; when the
+		// HTTP fallback got the registry's answer, that is the error.
+		var te *transport.Error
+		if err != nil && reg.Scheme() == "http" && errors.As(err, &te) {
+			err = te
+		}
 		return false, err
 	})
 	if err != nil {

@@ -149,12 +149,15 @@ func Retryable(err error) bool {
 	if errors.Is(err, errRetryNow) {
 		return true
 	}
-	if errors.As(err, new(*TLSError)) || errors.As(err, new(*AuthError)) {
-		return false
-	}
+	// Before the TLS check: the ping of a plain-HTTP registry fails twice,
+	// HTTPS with a TLS error and the HTTP fallback with the registry's
+	// answer (e.g. 503), and that answer is what counts.
 	var te *transport.Error
 	if errors.As(err, &te) {
 		return te.Temporary() // e.g. a token endpoint answering 503
+	}
+	if errors.As(err, new(*TLSError)) || errors.As(err, new(*AuthError)) {
+		return false
 	}
 	if errors.Is(err, context.Canceled) {
 		// a request cancelled by our stall watchdog, not by the caller

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -485,5 +486,89 @@ func TestUnreachableRegistryGivesUpWithinTheBudget(t *testing.T) {
 	cancel()
 	if _, err := (&Client{Keychain: anonymous}).Repo(repo, Pull).HeadBlob(ctx, digest.FromString("x")); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v", err)
+	}
+}
+
+// Two processes pushing one blob to one repository with one state
+// directory: the second waits for the first's session instead of sending
+// into it, then finds the blob there.
+func TestConcurrentPushesOfOneBlobShareNoSession(t *testing.T) {
+	reg := registrytest.New()
+	reg.Before = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPatch {
+			time.Sleep(100 * time.Millisecond) // both pushes are in flight at once
+		}
+		return false
+	}
+	f := newFixture(t, reg, nil)
+	state := t.TempDir()
+	b, d := blob(6000)
+	var wg sync.WaitGroup
+	outcomes := make([]Outcome, 2)
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &Client{Keychain: anonymous, StateDir: state, ChunkSize: 1000}
+			outcomes[i], errs[i] = c.Repo(f.repo, Push).PushBlob(context.Background(), d, opener(b), nil, nil)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("push %d: %v", i, err)
+		}
+	}
+	f.mustHave(t, "acct/model", b)
+	if slices.Sort(outcomes); outcomes[0] != Existed || outcomes[1] != Uploaded {
+		t.Errorf("outcomes %v; want one upload and one that found the blob there", outcomes)
+	}
+	if n := reg.Count("POST"); n != 1 {
+		t.Errorf("%d upload sessions opened, want 1", n)
+	}
+}
+
+// A registry answering its /v2/ ping with 503 (or 429) for a while is
+// retried like any other request, not taken for a plain-HTTP/TLS mismatch.
+func TestPingUnavailableIsRetried(t *testing.T) {
+	for _, code := range []int{http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusInternalServerError} {
+		reg := registrytest.New()
+		var mu sync.Mutex
+		left := 2
+		reg.Before = func(w http.ResponseWriter, r *http.Request) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			if r.URL.Path == "/v2/" && left > 0 {
+				left--
+				w.WriteHeader(code)
+				return true
+			}
+			return false
+		}
+		f := newFixture(t, reg, nil)
+		b, d := blob(3000)
+		f.push(t, b, d)
+		f.mustHave(t, "acct/model", b)
+	}
+}
+
+// A plain-HTTP registry whose ping keeps failing is reported by its answer,
+// not as a TLS problem.
+func TestPingFailureOfAPlainHTTPRegistrySaysItsAnswer(t *testing.T) {
+	reg := registrytest.New()
+	reg.Before = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/v2/" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	}
+	f := newFixture(t, reg, nil)
+	f.c.MaxRetries = 1
+	b, d := blob(100)
+	_, err := f.c.Repo(f.repo, Push).PushBlob(context.Background(), d, opener(b), nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "503") || strings.Contains(err.Error(), "TLS") {
+		t.Fatalf("err = %v; want the registry's 503 and no TLS advice", err)
 	}
 }

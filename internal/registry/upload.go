@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gofrs/flock"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -57,6 +58,23 @@ func (r *Repo) pushBlob(ctx context.Context, d ocispec.Descriptor, open Opener, 
 		progress = func(string, int64) {}
 	}
 	progress("checking", 0)
+	statePath := r.statePath(d.Digest)
+	if statePath != "" {
+		// One process at a time uploads a blob to a repository through
+		// its saved session: two pushes sharing the state directory would
+		// otherwise send into one session, and the second PUT fails (or
+		// the session gets the bytes twice). The other waits, then finds
+		// the blob there. The lock dies with its process.
+		unlock, err := lockSession(ctx, statePath)
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			statePath = "" // no lock, no shared state: upload unpersisted
+		} else {
+			defer unlock()
+		}
+	}
 	exists, err := r.HeadBlob(ctx, d.Digest)
 	if err != nil {
 		return 0, err
@@ -66,7 +84,7 @@ func (r *Repo) pushBlob(ctx context.Context, d ocispec.Descriptor, open Opener, 
 		progress("exists", d.Size)
 		return Existed, nil
 	}
-	u := &upload{r: r, d: d, open: open, progress: progress, statePath: r.statePath(d.Digest)}
+	u := &upload{r: r, d: d, open: open, progress: progress, statePath: statePath}
 	defer u.closeReader()
 	if u.resume(ctx) {
 		r.c.Stats.Resumed.Add(1)
@@ -120,6 +138,19 @@ type uploadState struct {
 	Size     int64  `json:"size"`
 	ChunkMin int64  `json:"chunkMin,omitempty"`
 	ChunkMax int64  `json:"chunkMax,omitempty"`
+}
+
+// lockSession takes the file lock of a blob's saved session (waiting while
+// another process holds it) and returns its release.
+func lockSession(ctx context.Context, statePath string) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(statePath), 0o700); err != nil {
+		return nil, err
+	}
+	lk := flock.New(statePath + ".lock")
+	if _, err := lk.TryLockContext(ctx, 50*time.Millisecond); err != nil {
+		return nil, err
+	}
+	return func() { _ = lk.Unlock() }, nil
 }
 
 func (r *Repo) statePath(d digest.Digest) string {

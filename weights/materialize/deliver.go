@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/cog-frontend/cog-frontend/internal/nospace"
 	"github.com/cog-frontend/cog-frontend/weights/pull"
 )
 
@@ -25,6 +26,9 @@ type Result struct {
 	Place   string // the weight's directory (v1) or ROOT (v0); "" without a destination
 	Err     error
 }
+
+// destHint says how to make room in a full destination.
+const destHint = "delete what is not needed on it, or pull to a bigger disk"
 
 // Deliver fetches ws into the store and, with p set, places each at its
 // target with the markers: downloading first, ready last, failed holding
@@ -58,7 +62,7 @@ func Deliver(ctx context.Context, f *pull.Fetcher, p *Placer, ws []pull.Weight) 
 			continue
 		}
 		if err := p.Begin(w); err != nil {
-			res[i].Outcome, res[i].Err = OutcomeFailed, err
+			res[i].Outcome, res[i].Err = OutcomeFailed, nospace.Explain(err, p.Root, destHint)
 			continue
 		}
 		todo = append(todo, i)
@@ -76,7 +80,7 @@ func Deliver(ctx context.Context, f *pull.Fetcher, p *Placer, ws []pull.Weight) 
 			continue
 		}
 		if err == nil {
-			err = p.Place(ctx, w)
+			err = nospace.Explain(p.Place(ctx, w), p.Root, destHint)
 		}
 		if err != nil {
 			err = fmt.Errorf("%s: %w", w, err)

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -252,9 +251,7 @@ func (f *Fetcher) download(ctx context.Context, j *layerJob) (retry bool, err er
 			return false, fmt.Errorf("layer %s: %w (%d of %d bytes kept; run the pull again to continue)", l.Digest, err, p.Size(), l.Size)
 		}
 		p.Discard()
-		if errors.Is(err, syscall.ENOSPC) {
-			err = fmt.Errorf("%w: the disk of the content store %s is full; nothing half-written is kept: free space (cog-frontend weights prune) and pull again", err, f.Store.Root())
-		}
+		err = f.Store.Explain(err)
 		return have > 0, err
 	}
 	if p.Size() != l.Size || p.Digest() != l.Digest.String() {

@@ -436,3 +436,25 @@ func TestPullCancelledKeepsThePartialForTheNextRun(t *testing.T) {
 		t.Errorf("resumed %d + fetched %d for a %d byte file", f2.Stats.BytesResumed.Load(), f2.Stats.BytesFetched.Load(), len(data))
 	}
 }
+
+// A config blob whose connection drops mid-body is read again, not a
+// failed resolve.
+func TestResolveRetriesAConfigBlobCutMidBody(t *testing.T) {
+	e := newEnv(t)
+	pulltest.Publish(e.reg, repo, "v1", pulltest.Weight("m", "/src/m", testFiles(), testPack))
+	var cut atomic.Bool
+	e.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/blobs/sha256:") || !cut.CompareAndSwap(false, true) {
+			return false
+		}
+		w.Header().Set("Content-Length", "4096")
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte(`{"partial":`))
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	})
+	ws, err := pull.Resolve(context.Background(), e.src, "v1", nil)
+	if err != nil || len(ws) != 1 || !cut.Load() {
+		t.Fatalf("resolve after a cut config blob: %v (%d weights, cut %v)", err, len(ws), cut.Load())
+	}
+}

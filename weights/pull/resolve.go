@@ -208,12 +208,23 @@ func weightFromManifest(ctx context.Context, src Source, md digest.Digest, raw [
 	if m.Config.Size > maxManifest {
 		return Weight{}, fmt.Errorf("config blob %s is %d bytes; refusing to read it into memory", m.Config.Digest, m.Config.Size)
 	}
-	rc, _, err := src.Blob(ctx, m.Config.Digest, 0, -1)
-	if err != nil {
-		return Weight{}, fmt.Errorf("config blob: %w", err)
+	// A connection dropped mid-body is retried like a failed request (the
+	// request itself is retried inside Blob, whose error is final).
+	var cfg []byte
+	var openErr error
+	err := src.Retry(ctx, "read config blob "+m.Config.Digest.String(), func() (bool, error) {
+		rc, _, err := src.Blob(ctx, m.Config.Digest, 0, -1)
+		if err != nil {
+			openErr = err
+			return false, nil
+		}
+		defer rc.Close()
+		cfg, err = readAllLimited(rc, maxManifest)
+		return false, err
+	})
+	if openErr != nil {
+		return Weight{}, fmt.Errorf("config blob: %w", openErr)
 	}
-	defer rc.Close()
-	cfg, err := readAllLimited(rc, maxManifest)
 	if err != nil {
 		return Weight{}, fmt.Errorf("config blob %s: %w", m.Config.Digest, err)
 	}

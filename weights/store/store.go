@@ -16,6 +16,7 @@ import (
 	"github.com/gofrs/flock"
 
 	"github.com/cog-frontend/cog-frontend/internal/ctxio"
+	"github.com/cog-frontend/cog-frontend/internal/nospace"
 )
 
 // Store is the local content store: blobs keyed by sha256 under
@@ -44,7 +45,7 @@ func DefaultDir() (string, error) {
 func Open(dir string) (*Store, error) {
 	for _, d := range []string{"blobs/sha256", "ingest", "locks", "statcache"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return nil, fmt.Errorf("create content store: %w", err)
+			return nil, nospace.Explain(fmt.Errorf("create content store: %w", err), dir, FullHint)
 		}
 	}
 	s := &Store{root: dir}
@@ -69,6 +70,12 @@ func (s *Store) CleanStaleIngests() (removed int, freed int64) {
 
 // Root is the store directory.
 func (s *Store) Root() string { return s.root }
+
+// FullHint says how to make room when the store's file system is full.
+const FullHint = "cog-frontend weights prune removes blobs nothing uses; or set COG_CACHE_DIR to a bigger disk"
+
+// Explain names the store and what to do when err is a full file system.
+func (s *Store) Explain(err error) error { return nospace.Explain(err, s.root, FullHint) }
 
 func hexOf(digest string) (string, error) {
 	h, ok := strings.CutPrefix(digest, "sha256:")
