@@ -29,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cog-frontend/cog-frontend/frontend"
 	"golang.org/x/sys/unix"
 )
 
@@ -411,5 +412,35 @@ func writeZip(t *testing.T, path string, files map[string]string) {
 	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestParityNoPredictor: as Cog 0.22.0, a cog.yaml naming no predictor
+// fails `cog build` (and serve, predict, train) before any build step,
+// with Cog's message at cog.yaml; with schema validation skipped, as
+// `cog exec` builds, it is an environment image without a schema.
+func TestParityNoPredictor(t *testing.T) {
+	e := testEnv(t)
+	dir := schemaProject(t, e, "", nil)
+	out, err := buildx(t, e, dir, "-f", "cog.yaml", "--output", "type=cacheonly", ".")
+	if err == nil {
+		t.Fatalf("a cog.yaml without run:/predict:/train: built; Cog refuses it:\n%s", tail(out, 30))
+	}
+	for _, want := range []string{"no predict or train reference found in cog.yaml", "cog.yaml:1", frontend.BuildArgSkipSchemaValidation + "=1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("buildx output lacks %q:\n%s", want, tail(out, 30))
+		}
+	}
+	if strings.Contains(out, "[cog] base image") {
+		t.Errorf("the build ran a build step before refusing:\n%s", tail(out, 30))
+	}
+
+	layout := buildxLayout(t, e, dir, "--build-arg", frontend.BuildArgSkipSchemaValidation+"=1")
+	labels := layoutImage(t, layout).Config.Labels
+	if s, ok := labels["run.cog.openapi_schema"]; ok {
+		t.Errorf("the environment image has a schema label %q; it has no predictor", s)
+	}
+	if labels["run.cog.version"] == "" {
+		t.Errorf("the environment image lacks run.cog.version (the cog package is still installed): %v", labels)
 	}
 }

@@ -82,10 +82,11 @@ func Build(ctx context.Context, c gwclient.Client) (*gwclient.Result, error) {
 	for _, w := range warnings {
 		files.src.Warn(ctx, w.String(), configWarnOpts(smap, w))
 	}
-	if cfg.Run == "" && cfg.Train == "" {
-		// An environment image (what `cog exec` runs) is legitimate, so this
-		// is a warning, not an error.
-		files.src.Warn(ctx, noPredictorMessage, configWarnOpts(smap, config.Warning{Pos: config.Position{Line: 1, Column: 1}}))
+	if cfg.Run == "" && cfg.Train == "" && !opts.SkipSchemaValidation {
+		// Cog's `cog build` (and serve, predict, train) refuse this before
+		// building; only `cog exec` (schema validation skipped) builds an
+		// environment image.
+		return nil, withConfigSource(noPredictorError(files.filename), smap)
 	}
 
 	format := wire.ResolveFormat(opts.Format, len(cfg.Weights) > 0)
@@ -144,6 +145,12 @@ func Build(ctx context.Context, c gwclient.Client) (*gwclient.Result, error) {
 		}
 		pf := newProjectFiles(egctx, c, bc)
 		res, err := schema.Generate(schemaInput(cfg, pf.ReadFile))
+		if err != nil && opts.SkipSchemaValidation {
+			// As Cog's --skip-schema-validation: the image builds without
+			// a schema (the runtime then has none to serve or validate).
+			files.src.Warn(egctx, "schema validation skipped ("+OptSkipSchemaValidation+"): "+err.Error(), configWarnOpts(smap, config.Warning{Pos: config.Position{Line: 1, Column: 1}}))
+			return nil
+		}
 		if err != nil {
 			maps := append([]*llb.SourceMap{smap}, pythonSourceMaps(err, files.filename, pf.ReadFile, smap.Definition)...)
 			return withConfigSource(err, maps...)

@@ -149,7 +149,15 @@ func Check(src *llb.SourceMap, read func(name string) ([]byte, error)) *lint.Lin
 	return res
 }
 
-const noPredictorMessage = `no predict or train reference found in cog.yaml; the image will serve no predictions. Add run: "predict.py:Predictor" naming your predictor`
+// noPredictorMessage is Cog's refusal of a cog.yaml without a predictor,
+// with what to do about it.
+const noPredictorMessage = `no predict or train reference found in cog.yaml: add run: "predict.py:Predictor" naming your predictor, ` +
+	`or build an environment image (what cog exec runs) with --build-arg ` + BuildArgSkipSchemaValidation + `=1`
+
+// noPredictorError is noPredictorMessage at the top of cog.yaml.
+func noPredictorError(file string) error {
+	return &config.Error{Pos: config.Position{File: file, Line: 1, Column: 1}, Msg: noPredictorMessage}
+}
 
 func language(file string) string {
 	switch {

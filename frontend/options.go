@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/cog-frontend/cog-frontend/config"
@@ -22,11 +23,19 @@ const (
 	// PEM) that the build's steps and the running model trust, like Cog's
 	// COG_CA_CERT.
 	OptCACert = "cog-ca-cert"
+	// OptSkipSchemaValidation is Cog's --skip-schema-validation, which
+	// `cog exec` uses: no schema is required, so a cog.yaml without run:,
+	// predict: or train: builds an environment image, and a predictor the
+	// schema cannot describe builds without a schema (with a warning).
+	OptSkipSchemaValidation = "cog-skip-schema-validation"
 
 	// BuildArgFormat and BuildArgCACert are the build-arg spellings of
 	// OptFormat and OptCACert.
 	BuildArgFormat = "COG_FORMAT"
 	BuildArgCACert = config.CACertVar
+	// BuildArgSkipSchemaValidation is the build-arg spelling of
+	// OptSkipSchemaValidation.
+	BuildArgSkipSchemaValidation = "COG_SKIP_SCHEMA_VALIDATION"
 )
 
 // Result metadata keys (besides BuildKit's own image config and platform
@@ -54,6 +63,8 @@ type Options struct {
 	Format  string // "" means: decide from cog.yaml (see OptFormat)
 	Version string
 	CACert  []byte // PEM, nil without OptCACert
+	// SkipSchemaValidation: see OptSkipSchemaValidation.
+	SkipSchemaValidation bool
 }
 
 // ParseOptions reads the frontend's own options from the raw frontend
@@ -79,6 +90,14 @@ func ParseOptions(opts map[string]string) (Options, error) {
 			return Options{}, fmt.Errorf("frontend option %s (build arg %s): %w%s", OptCACert, BuildArgCACert, err, hint)
 		}
 		o.CACert = ca
+	}
+	if v := optOrArg(opts, OptSkipSchemaValidation, BuildArgSkipSchemaValidation); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return Options{}, fmt.Errorf("frontend option %s (build arg %s) is %q: want true or false (1 or 0)",
+				OptSkipSchemaValidation, BuildArgSkipSchemaValidation, v)
+		}
+		o.SkipSchemaValidation = b
 	}
 	return o, nil
 }

@@ -108,3 +108,19 @@ func TestSourceDateEpoch(t *testing.T) {
 		t.Errorf("bad value error = %v", err)
 	}
 }
+
+func TestParseOptionsSkipSchemaValidation(t *testing.T) {
+	for v, want := range map[string]bool{"1": true, "true": true, "0": false, "false": false} {
+		o, err := ParseOptions(map[string]string{"build-arg:" + BuildArgSkipSchemaValidation: v})
+		if err != nil || o.SkipSchemaValidation != want {
+			t.Errorf("%s=%s: got %v, %v; want %v", BuildArgSkipSchemaValidation, v, o.SkipSchemaValidation, err, want)
+		}
+	}
+	if o, _ := ParseOptions(map[string]string{}); o.SkipSchemaValidation {
+		t.Error("schema validation is skipped by default; Cog's cog build requires a predictor")
+	}
+	_, err := ParseOptions(map[string]string{OptSkipSchemaValidation: "sometimes"})
+	if err == nil || !strings.Contains(err.Error(), `"sometimes"`) || !strings.Contains(err.Error(), BuildArgSkipSchemaValidation) {
+		t.Errorf("want an error naming the value and the build arg, got %v", err)
+	}
+}
