@@ -721,6 +721,10 @@ func TestBuildAndPushCLI(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "cog.yaml"), append(y, []byte("run: predict.py:Runner\n")...), 0o644)
 
 	run(t, dir, env.Binary, "build", "--progress", "plain", "-t", repo.Tag("local").String())
+	// The build's staging layout is gone once the bundle is written.
+	if left, _ := os.ReadDir(filepath.Join(os.Getenv("COG_CACHE_DIR"), "build")); len(left) > 0 {
+		t.Errorf("cog-frontend build left %d staging dir(s) in $COG_CACHE_DIR/build", len(left))
+	}
 	in := run(t, dir, env.Binary, "inspect", "oci-layout://"+filepath.Join(dir, ".cog", "bundle")+":local")
 	for _, want := range []string{"linux/amd64", "minilm", lock.Weights[0].Digest} {
 		if !strings.Contains(in, want) {

@@ -108,6 +108,7 @@ func runBuild(cmd *cobra.Command, dir string, f *buildFlags) error {
 	if err != nil {
 		return err
 	}
+	defer img.Close()
 	if err := checkBuilt(img.meta, ws); err != nil {
 		return err
 	}

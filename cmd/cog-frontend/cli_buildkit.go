@@ -218,11 +218,16 @@ type built struct {
 	src       exporter.Source
 	manifests []ocispec.Descriptor
 	meta      map[string][]byte
+	stage     string // the staging layout; removed by Close once published
 }
+
+// Close removes the staging layout: every build would otherwise leave a
+// copy of its image in the cache directory.
+func (b *built) Close() error { return os.RemoveAll(b.stage) }
 
 // buildImage runs frontend.Build in-process and exports the model image
 // (with BuildKit's attestations) as an OCI layout in a staging directory.
-func buildImage(ctx context.Context, p *project, f *buildFlags) (*built, error) {
+func buildImage(ctx context.Context, p *project, f *buildFlags) (_ *built, err error) {
 	// The client-side content store logs harmless warnings (no fsverity on
 	// this filesystem) through logrus; the progress display says what matters.
 	logrus.SetLevel(logrus.ErrorLevel)
@@ -242,6 +247,11 @@ func buildImage(ctx context.Context, p *project, f *buildFlags) (*built, error) 
 	if err := os.MkdirAll(stage, 0o755); err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			_ = os.RemoveAll(stage)
+		}
+	}()
 
 	// Context without .cog/ (the default output lives there): never send
 	// the previous bundle back to BuildKit.
@@ -352,5 +362,5 @@ func buildImage(ctx context.Context, p *project, f *buildFlags) (*built, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &built{src: src, manifests: ms, meta: meta}, nil
+	return &built{src: src, manifests: ms, meta: meta, stage: stage}, nil
 }
