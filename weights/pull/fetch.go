@@ -208,6 +208,9 @@ func (f *Fetcher) fetchLayer(ctx context.Context, j *layerJob) error {
 // that the layer failed on its content after resuming, and the partial has
 // been discarded.
 func (f *Fetcher) download(ctx context.Context, j *layerJob) (retry bool, err error) {
+	if isDirect(j.layer, j.files) {
+		return f.direct(ctx, j)
+	}
 	l := j.layer
 	p, err := f.Store.Resume("pull " + l.Digest.String())
 	if err != nil {

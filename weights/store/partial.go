@@ -25,7 +25,8 @@ type Partial struct {
 }
 
 type partialMeta struct {
-	ETag string
+	ETag   string
+	Prefix []byte `json:",omitempty"`
 }
 
 // Resume opens the partial ingest named ref, creating it if needed, and
@@ -66,6 +67,18 @@ func (p *Partial) SetETag(etag string) {
 	p.meta.ETag = etag
 	mb, _ := json.Marshal(p.meta)
 	_ = os.WriteFile(p.metaPath, mb, 0o644) // best effort: without it the next run starts over
+}
+
+// Prefix is the bytes saved with SetPrefix (nil if none).
+func (p *Partial) Prefix() []byte { return p.meta.Prefix }
+
+// SetPrefix saves, beside the partial, bytes of its source that precede
+// the content it holds: a caller that stores only part of a stream (the
+// file inside a tar layer) needs them to resume the rest.
+func (p *Partial) SetPrefix(b []byte) error {
+	p.meta.Prefix = b
+	mb, _ := json.Marshal(p.meta)
+	return os.WriteFile(p.metaPath, mb, 0o644)
 }
 
 // Reset empties the partial, for content sent again from its start.
