@@ -246,8 +246,24 @@ func (f *Fetcher) download(ctx context.Context, j *layerJob) (retry bool, err er
 		f.emit(Event{Kind: EventProgress, Weight: j.name, Layer: l.Digest, Bytes: n, Total: l.Size})
 	}}
 	stream := io.MultiReader(io.LimitReader(prefix, have), io.TeeReader(meter, p))
-	err = Extract(cctx, l, j.files, stream, f.Store)
+	// The layer's files become durable with one sync and visible together,
+	// once the layer's digest checks out.
+	batch, err := f.Store.NewBatch()
+	if err != nil {
+		p.Close()
+		return false, err
+	}
+	defer batch.Abort()
+	err = Extract(cctx, l, j.files, stream, batch)
 	cancel()
+	if err == nil && (p.Size() != l.Size || p.Digest() != l.Digest.String()) {
+		sz, dg := p.Size(), p.Digest()
+		p.Discard()
+		return have > 0, fmt.Errorf("layer %s: received %d bytes with digest %s, the manifest says %d bytes; the blob is corrupt or tampered with", l.Digest, sz, dg, l.Size)
+	}
+	if err == nil {
+		err = batch.Commit()
+	}
 	if err != nil {
 		var te *transferError
 		if errors.As(err, &te) || ctx.Err() != nil {
@@ -259,11 +275,6 @@ func (f *Fetcher) download(ctx context.Context, j *layerJob) (retry bool, err er
 			err = fmt.Errorf("%w: the disk of the content store %s is full; nothing half-written is kept: free space (cog-frontend weights prune) and pull again", err, f.Store.Root())
 		}
 		return have > 0, err
-	}
-	if p.Size() != l.Size || p.Digest() != l.Digest.String() {
-		sz, dg := p.Size(), p.Digest()
-		p.Discard()
-		return have > 0, fmt.Errorf("layer %s: received %d bytes with digest %s, the manifest says %d bytes; the blob is corrupt or tampered with", l.Digest, sz, dg, l.Size)
 	}
 	p.Discard() // its files are in the store now
 	f.Stats.LayersFetched.Add(1)

@@ -20,6 +20,7 @@ type Partial struct {
 	f        *os.File
 	h        hash.Hash
 	n        int64
+	wb       writeback
 	metaPath string
 	meta     partialMeta
 }
@@ -52,6 +53,7 @@ func (s *Store) Resume(ref string) (*Partial, error) {
 		return nil, err
 	}
 	p.f = f
+	p.wb.done = p.n
 	return p, nil
 }
 
@@ -91,6 +93,7 @@ func (p *Partial) Reset() error {
 	}
 	p.h.Reset()
 	p.n = 0
+	p.wb.done = 0
 	return nil
 }
 
@@ -98,6 +101,7 @@ func (p *Partial) Write(b []byte) (int, error) {
 	n, err := p.f.Write(b)
 	p.h.Write(b[:n])
 	p.n += int64(n)
+	p.wb.wrote(p.f, p.n)
 	return n, err
 }
 

@@ -102,6 +102,7 @@ type Ingest struct {
 	f    *os.File
 	h    hash.Hash
 	n    int64
+	wb   writeback
 	done bool
 }
 
@@ -120,6 +121,7 @@ func (in *Ingest) Write(p []byte) (int, error) {
 	n, err := in.f.Write(p)
 	in.h.Write(p[:n])
 	in.n += int64(n)
+	in.wb.wrote(in.f, in.n)
 	return n, err
 }
 
@@ -137,33 +139,54 @@ func (in *Ingest) Abort() {
 // makes the blob visible under its digest, which it returns.
 func (in *Ingest) Commit(expected string) (string, error) {
 	defer in.Abort()
-	got := "sha256:" + hex.EncodeToString(in.h.Sum(nil))
-	if expected != "" && got != expected {
-		return "", fmt.Errorf("content store: wrote %s (%d bytes), expected %s: %w", got, in.n, expected, ErrDigestMismatch)
+	got, err := in.verify(expected)
+	if err != nil {
+		return "", err
 	}
 	if err := in.f.Sync(); err != nil {
 		return "", fmt.Errorf("content store: %w", err)
 	}
+	if err := in.seal(); err != nil {
+		return "", err
+	}
+	return got, in.publish(got)
+}
+
+func (in *Ingest) verify(expected string) (string, error) {
+	got := "sha256:" + hex.EncodeToString(in.h.Sum(nil))
+	if expected != "" && got != expected {
+		return "", fmt.Errorf("content store: wrote %s (%d bytes), expected %s: %w", got, in.n, expected, ErrDigestMismatch)
+	}
+	return got, nil
+}
+
+// seal makes the ingest read-only and closes it.
+func (in *Ingest) seal() error {
 	if err := in.f.Chmod(0o444); err != nil {
-		return "", fmt.Errorf("content store: %w", err)
+		return fmt.Errorf("content store: %w", err)
 	}
 	if err := in.f.Close(); err != nil {
-		return "", fmt.Errorf("content store: %w", err)
+		return fmt.Errorf("content store: %w", err)
 	}
+	return nil
+}
+
+// publish renames the sealed, durable ingest to the blob of got.
+func (in *Ingest) publish(got string) error {
 	dst, _ := in.s.Path(got)
 	lk := flock.New(filepath.Join(in.s.root, "locks", strings.TrimPrefix(got, "sha256:")+".lock"))
 	if err := lk.Lock(); err != nil {
-		return "", fmt.Errorf("content store lock: %w", err)
+		return fmt.Errorf("content store lock: %w", err)
 	}
 	defer lk.Unlock()
 	if _, err := os.Stat(dst); err == nil {
-		return got, nil // another writer got there first; same bytes
+		return nil // another writer got there first; same bytes
 	}
 	if err := os.Rename(in.f.Name(), dst); err != nil {
-		return "", fmt.Errorf("content store: %w", err)
+		return fmt.Errorf("content store: %w", err)
 	}
 	in.done = true
-	return got, nil
+	return nil
 }
 
 // Put copies r into the store, verifying it against expected when given.
