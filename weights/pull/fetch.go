@@ -362,7 +362,12 @@ func (f *Fetcher) stream(ctx context.Context, l Layer, off, n int64, w io.Writer
 				return false, err
 			}
 		}
-		c, err := io.Copy(consumerWriter{w}, io.LimitReader(rc, end-off))
+		var c int64
+		if bw, ok := w.(*bytesWriter); ok {
+			c, err = bw.ReadFrom(io.LimitReader(rc, end-off)) // straight into the chunk
+		} else {
+			c, err = io.Copy(consumerWriter{w}, io.LimitReader(rc, end-off))
+		}
 		off += c
 		if err == nil && off < end {
 			err = fmt.Errorf("%s: the body ended after %d of %d bytes: %w", what, off, end, io.ErrUnexpectedEOF)
@@ -401,6 +406,9 @@ func (f *Fetcher) ranges(ctx context.Context, l Layer, from, chunk int64, rjobs 
 		parts = append(parts, &part{off: off, n: min(chunk, l.Size-off), done: make(chan error, 1)})
 	}
 	slots := make(chan struct{}, rjobs+1) // one chunk ahead of the workers
+	// The chunks' buffers are reused: rjobs+1 of them at most, each
+	// allocated once, instead of a new (zeroed) one per chunk.
+	bufs := make(chan []byte, rjobs+1)
 	go func() {
 		for _, p := range parts {
 			select {
@@ -408,8 +416,14 @@ func (f *Fetcher) ranges(ctx context.Context, l Layer, from, chunk int64, rjobs 
 			case <-ctx.Done():
 				return
 			}
+			var b []byte
+			select {
+			case b = <-bufs:
+			default:
+				b = make([]byte, 0, chunk)
+			}
+			p.buf = &bytesWriter{b: b[:0]}
 			go func() {
-				p.buf = &bytesWriter{b: make([]byte, 0, p.n)}
 				p.done <- f.stream(ctx, l, p.off, p.n, p.buf)
 			}()
 		}
@@ -426,6 +440,7 @@ func (f *Fetcher) ranges(ctx context.Context, l Layer, from, chunk int64, rjobs 
 		if _, err := w.Write(p.buf.b); err != nil {
 			return consumerError{err}
 		}
+		bufs <- p.buf.b // the write returned: the reader is done with it
 		p.buf = nil
 		<-slots
 	}
@@ -437,4 +452,24 @@ type bytesWriter struct{ b []byte }
 func (w *bytesWriter) Write(p []byte) (int, error) {
 	w.b = append(w.b, p...)
 	return len(p), nil
+}
+
+// ReadFrom reads r into the buffer's spare capacity, growing it only past
+// that.
+func (w *bytesWriter) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		if len(w.b) == cap(w.b) {
+			w.b = append(w.b, 0)[:len(w.b)]
+		}
+		n, err := r.Read(w.b[len(w.b):cap(w.b)])
+		w.b = w.b[:len(w.b)+n]
+		total += int64(n)
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }
