@@ -1,12 +1,14 @@
 package pull
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -114,6 +116,10 @@ func (f *Fetcher) Fetch(ctx context.Context, ws []Weight) []error {
 			jobs = append(jobs, j)
 		}
 	}
+	// Layers of many files first: their time goes to creating one file
+	// after another, not to bytes, so they overlap the large layers rather
+	// than run alone after them.
+	slices.SortStableFunc(jobs, func(a, b *layerJob) int { return cmp.Compare(len(b.files), len(a.files)) })
 	n := f.Jobs
 	if n <= 0 {
 		n = DefaultJobs

@@ -35,6 +35,7 @@ type Batch struct {
 	root   *os.File // syncfs's handle; opened first, so it sees every writeback error after it
 	staged []*Ingest
 	sums   []string
+	buf    []byte // one copy buffer for all the batch's files
 }
 
 // NewBatch starts a batch. Commit or Abort it.
@@ -55,7 +56,10 @@ func (b *Batch) Put(ctx context.Context, expected string, r io.Reader) (string, 
 	if err != nil {
 		return "", err
 	}
-	if _, err := io.CopyBuffer(in, ctxio.Reader(ctx, r), make([]byte, copyBufSize)); err != nil {
+	if b.buf == nil {
+		b.buf = make([]byte, copyBufSize)
+	}
+	if _, err := io.CopyBuffer(in, ctxio.Reader(ctx, r), b.buf); err != nil {
 		in.Abort()
 		return "", err
 	}

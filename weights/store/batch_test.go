@@ -54,3 +54,42 @@ func TestBatchCommitsTogether(t *testing.T) {
 		t.Fatalf("%d ingest files left", len(left))
 	}
 }
+
+// Committing bytes already in the store keeps the blob that is there (it
+// may be hard-linked into a weight target) and leaves no ingest behind.
+func TestCommitKeepsTheBlobAlreadyStored(t *testing.T) {
+	st := mustStore(t)
+	body := []byte("same bytes")
+	commit := func() {
+		in, err := st.NewIngest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := in.Write(body); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := in.Commit(sha(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit()
+	p, _ := st.Path(sha(body))
+	before, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit()
+	after, err := os.Stat(p)
+	if err != nil || !os.SameFile(before, after) {
+		t.Fatalf("the blob was replaced (%v)", err)
+	}
+	if links, _ := usage(after); links != 1 {
+		t.Fatalf("the blob has %d links, want 1", links)
+	}
+	if left, _ := os.ReadDir(filepath.Join(st.Root(), "ingest")); len(left) != 0 {
+		t.Fatalf("%d ingest files left", len(left))
+	}
+	if locks, _ := filepath.Glob(filepath.Join(st.Root(), "locks", "*.lock")); len(locks) != 0 {
+		t.Errorf("lock files of commits left: %v", locks)
+	}
+}

@@ -127,12 +127,12 @@ func (p *Partial) Commit(expected string) (string, string, error) {
 		return "", "", err
 	}
 	dst, _ := p.s.Path(got)
-	if _, err := os.Stat(dst); err != nil {
-		if err := os.Rename(part, dst); err != nil {
-			return "", "", err
-		}
-	} else {
+	moved, err := p.s.place(part, dst, got)
+	if !moved {
 		os.Remove(part)
+	}
+	if err != nil {
+		return "", "", err
 	}
 	os.Remove(p.metaPath)
 	return got, dst, nil

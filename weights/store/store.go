@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,22 +172,37 @@ func (in *Ingest) seal() error {
 	return nil
 }
 
-// publish renames the sealed, durable ingest to the blob of got.
+// publish makes the sealed, durable ingest the blob of got.
 func (in *Ingest) publish(got string) error {
 	dst, _ := in.s.Path(got)
-	lk := flock.New(filepath.Join(in.s.root, "locks", strings.TrimPrefix(got, "sha256:")+".lock"))
+	moved, err := in.s.place(in.f.Name(), dst, got)
+	in.done = moved
+	return err
+}
+
+// place gives the file at src the name dst, the blob of digest, unless a
+// blob is there already (same bytes, perhaps linked into a weight target:
+// it stays). A hard link does that atomically with no lock, and costs no
+// lock file per blob, which for small files cost as much as the file
+// itself; the caller removes src. Where links are refused, a rename under
+// the digest's lock. moved reports that src is gone.
+func (s *Store) place(src, dst, digest string) (moved bool, err error) {
+	err = os.Link(src, dst)
+	if err == nil || errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
+	lk := flock.New(filepath.Join(s.root, "locks", strings.TrimPrefix(digest, "sha256:")+".lock"))
 	if err := lk.Lock(); err != nil {
-		return fmt.Errorf("content store lock: %w", err)
+		return false, fmt.Errorf("content store lock: %w", err)
 	}
 	defer lk.Unlock()
 	if _, err := os.Stat(dst); err == nil {
-		return nil // another writer got there first; same bytes
+		return false, nil // another writer got there first; same bytes
 	}
-	if err := os.Rename(in.f.Name(), dst); err != nil {
-		return fmt.Errorf("content store: %w", err)
+	if err := os.Rename(src, dst); err != nil {
+		return false, fmt.Errorf("content store: %w", err)
 	}
-	in.done = true
-	return nil
+	return true, nil
 }
 
 // Put copies r into the store, verifying it against expected when given.
