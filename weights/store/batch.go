@@ -106,19 +106,3 @@ func (b *Batch) Abort() {
 		b.root = nil
 	}
 }
-
-// fsyncEach is syncAll where there is no syncfs.
-func fsyncEach(ins []*Ingest) error {
-	for _, in := range ins {
-		f, err := os.Open(in.f.Name())
-		if err != nil {
-			return err
-		}
-		err = f.Sync()
-		f.Close()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
