@@ -99,38 +99,12 @@ func extract(ctx context.Context, l Layer, files []File, r io.Reader, sink Sink)
 		if err != nil {
 			return fmt.Errorf("layer %s: reading tar: %w", d, err)
 		}
-		name := h.Name
-		if h.Typeflag == tar.TypeDir {
-			name = strings.TrimSuffix(name, "/")
+		f, ok, err := checkEntry(d, h, want, seen)
+		if err != nil {
+			return err
 		}
-		if err := safeName(name); err != nil {
-			return &ErrUnsafe{Layer: d, Entry: h.Name, Why: err.Error()}
-		}
-		switch h.Typeflag {
-		case tar.TypeDir:
-			continue // Cog's packer writes the parents of its files
-		case tar.TypeReg, '\x00':
-		case tar.TypeSymlink:
-			return &ErrUnsafe{Layer: d, Entry: h.Name, Why: "symlinks are not allowed in weight layers"}
-		case tar.TypeLink:
-			return &ErrUnsafe{Layer: d, Entry: h.Name, Why: "hardlinks are not allowed in weight layers"}
-		case tar.TypeChar, tar.TypeBlock:
-			return &ErrUnsafe{Layer: d, Entry: h.Name, Why: "device files are not allowed in weight layers"}
-		case tar.TypeFifo:
-			return &ErrUnsafe{Layer: d, Entry: h.Name, Why: "FIFOs are not allowed in weight layers"}
-		default:
-			return &ErrUnsafe{Layer: d, Entry: h.Name, Why: fmt.Sprintf("tar entry type %q is not allowed in weight layers", h.Typeflag)}
-		}
-		if seen[name] {
-			return &ErrUnsafe{Layer: d, Entry: h.Name, Why: "the path appears twice"}
-		}
-		seen[name] = true
-		f, ok := want[name]
 		if !ok {
-			return &ErrUnsafe{Layer: d, Entry: h.Name, Why: "the config blob does not list this file in this layer"}
-		}
-		if h.Size != f.Size {
-			return &ErrUnsafe{Layer: d, Entry: h.Name, Why: fmt.Sprintf("%d bytes in the layer, %d in the config blob", h.Size, f.Size)}
+			continue // a directory
 		}
 		if err := putFile(ctx, d, f, tr, sink); err != nil {
 			return err
@@ -142,6 +116,47 @@ func extract(ctx context.Context, l Layer, files []File, r io.Reader, sink Sink)
 		}
 	}
 	return nil
+}
+
+// checkEntry applies the rules of a weight layer to one tar entry: it
+// returns the listed file the entry holds, ok false for a directory entry
+// (Cog's packer writes the parents of its files), or an *ErrUnsafe. seen
+// collects the paths met so far.
+func checkEntry(d string, h *tar.Header, want map[string]File, seen map[string]bool) (File, bool, error) {
+	name := h.Name
+	if h.Typeflag == tar.TypeDir {
+		name = strings.TrimSuffix(name, "/")
+	}
+	if err := safeName(name); err != nil {
+		return File{}, false, &ErrUnsafe{Layer: d, Entry: h.Name, Why: err.Error()}
+	}
+	switch h.Typeflag {
+	case tar.TypeDir:
+		return File{}, false, nil // Cog's packer writes the parents of its files
+	case tar.TypeReg, '\x00':
+	case tar.TypeSymlink:
+		return File{}, false, &ErrUnsafe{Layer: d, Entry: h.Name, Why: "symlinks are not allowed in weight layers"}
+	case tar.TypeLink:
+		return File{}, false, &ErrUnsafe{Layer: d, Entry: h.Name, Why: "hardlinks are not allowed in weight layers"}
+	case tar.TypeChar, tar.TypeBlock:
+		return File{}, false, &ErrUnsafe{Layer: d, Entry: h.Name, Why: "device files are not allowed in weight layers"}
+	case tar.TypeFifo:
+		return File{}, false, &ErrUnsafe{Layer: d, Entry: h.Name, Why: "FIFOs are not allowed in weight layers"}
+	default:
+		return File{}, false, &ErrUnsafe{Layer: d, Entry: h.Name, Why: fmt.Sprintf("tar entry type %q is not allowed in weight layers", h.Typeflag)}
+	}
+	if seen[name] {
+		return File{}, false, &ErrUnsafe{Layer: d, Entry: h.Name, Why: "the path appears twice"}
+	}
+	seen[name] = true
+	f, ok := want[name]
+	if !ok {
+		return File{}, false, &ErrUnsafe{Layer: d, Entry: h.Name, Why: "the config blob does not list this file in this layer"}
+	}
+	if h.Size != f.Size {
+		return File{}, false, &ErrUnsafe{Layer: d, Entry: h.Name, Why: fmt.Sprintf("%d bytes in the layer, %d in the config blob", h.Size, f.Size)}
+	}
+	return f, true, nil
 }
 
 // safeName refuses absolute paths, ".." and everything else a weight path

@@ -20,12 +20,14 @@ type Partial struct {
 	f        *os.File
 	h        hash.Hash
 	n        int64
+	wb       writeback
 	metaPath string
 	meta     partialMeta
 }
 
 type partialMeta struct {
-	ETag string
+	ETag   string
+	Prefix []byte `json:",omitempty"`
 }
 
 // Resume opens the partial ingest named ref, creating it if needed, and
@@ -51,6 +53,7 @@ func (s *Store) Resume(ref string) (*Partial, error) {
 		return nil, err
 	}
 	p.f = f
+	p.wb.done = p.n
 	return p, nil
 }
 
@@ -68,6 +71,18 @@ func (p *Partial) SetETag(etag string) {
 	_ = os.WriteFile(p.metaPath, mb, 0o644) // best effort: without it the next run starts over
 }
 
+// Prefix is the bytes saved with SetPrefix (nil if none).
+func (p *Partial) Prefix() []byte { return p.meta.Prefix }
+
+// SetPrefix saves, beside the partial, bytes of its source that precede
+// the content it holds: a caller that stores only part of a stream (the
+// file inside a tar layer) needs them to resume the rest.
+func (p *Partial) SetPrefix(b []byte) error {
+	p.meta.Prefix = b
+	mb, _ := json.Marshal(p.meta)
+	return os.WriteFile(p.metaPath, mb, 0o644)
+}
+
 // Reset empties the partial, for content sent again from its start.
 func (p *Partial) Reset() error {
 	if err := p.f.Truncate(0); err != nil {
@@ -78,6 +93,7 @@ func (p *Partial) Reset() error {
 	}
 	p.h.Reset()
 	p.n = 0
+	p.wb.done = 0
 	return nil
 }
 
@@ -85,6 +101,7 @@ func (p *Partial) Write(b []byte) (int, error) {
 	n, err := p.f.Write(b)
 	p.h.Write(b[:n])
 	p.n += int64(n)
+	p.wb.wrote(p.f, p.n)
 	return n, err
 }
 
@@ -110,12 +127,12 @@ func (p *Partial) Commit(expected string) (string, string, error) {
 		return "", "", err
 	}
 	dst, _ := p.s.Path(got)
-	if _, err := os.Stat(dst); err != nil {
-		if err := os.Rename(part, dst); err != nil {
-			return "", "", err
-		}
-	} else {
+	moved, err := p.s.place(part, dst, got)
+	if !moved {
 		os.Remove(part)
+	}
+	if err != nil {
+		return "", "", err
 	}
 	os.Remove(p.metaPath)
 	return got, dst, nil

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,6 +127,7 @@ type Ingest struct {
 	f    *os.File
 	h    hash.Hash
 	n    int64
+	wb   writeback
 	done bool
 }
 
@@ -165,6 +167,7 @@ func (in *Ingest) Write(p []byte) (int, error) {
 	n, err := in.f.Write(p)
 	in.h.Write(p[:n])
 	in.n += int64(n)
+	in.wb.wrote(in.f, in.n)
 	return n, err
 }
 
@@ -182,33 +185,72 @@ func (in *Ingest) Abort() {
 // makes the blob visible under its digest, which it returns.
 func (in *Ingest) Commit(expected string) (string, error) {
 	defer in.Abort()
-	got := "sha256:" + hex.EncodeToString(in.h.Sum(nil))
-	if expected != "" && got != expected {
-		return "", fmt.Errorf("content store: wrote %s (%d bytes), expected %s: %w", got, in.n, expected, ErrDigestMismatch)
+	got, err := in.verify(expected)
+	if err != nil {
+		return "", err
 	}
 	if err := in.f.Sync(); err != nil {
 		return "", fmt.Errorf("content store: %w", err)
 	}
-	if err := in.f.Chmod(0o444); err != nil {
-		return "", fmt.Errorf("content store: %w", err)
+	if err := in.seal(); err != nil {
+		return "", err
 	}
-	// The file stays open (and locked) until it is renamed: closed, it
-	// would look like the ingest of a killed process to a cleaner.
+	return got, in.publish(got)
+}
+
+func (in *Ingest) verify(expected string) (string, error) {
+	got := "sha256:" + hex.EncodeToString(in.h.Sum(nil))
+	if expected != "" && got != expected {
+		return "", fmt.Errorf("content store: wrote %s (%d bytes), expected %s: %w", got, in.n, expected, ErrDigestMismatch)
+	}
+	return got, nil
+}
+
+// seal makes the ingest read-only. The file stays open (and owner-locked)
+// until it is published: closed, it would look like the ingest of a killed
+// process to a cleaner in another process.
+func (in *Ingest) seal() error {
+	if err := in.f.Chmod(0o444); err != nil {
+		return fmt.Errorf("content store: %w", err)
+	}
+	return nil
+}
+
+// publish makes the sealed, durable ingest the blob of got. A linked ingest
+// is removed (and closed) by Abort; a renamed one is only closed.
+func (in *Ingest) publish(got string) error {
 	dst, _ := in.s.Path(got)
-	lk := flock.New(filepath.Join(in.s.root, "locks", strings.TrimPrefix(got, "sha256:")+".lock"))
+	moved, err := in.s.place(in.f.Name(), dst, got)
+	if moved {
+		in.done = true
+		in.f.Close()
+	}
+	return err
+}
+
+// place gives the file at src the name dst, the blob of digest, unless a
+// blob is there already (same bytes, perhaps linked into a weight target:
+// it stays). A hard link does that atomically with no lock, and costs no
+// lock file per blob, which for small files cost as much as the file
+// itself; the caller removes src. Where links are refused, a rename under
+// the digest's lock. moved reports that src is gone.
+func (s *Store) place(src, dst, digest string) (moved bool, err error) {
+	err = os.Link(src, dst)
+	if err == nil || errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
+	lk := flock.New(filepath.Join(s.root, "locks", strings.TrimPrefix(digest, "sha256:")+".lock"))
 	if err := lk.Lock(); err != nil {
-		return "", fmt.Errorf("content store lock: %w", err)
+		return false, fmt.Errorf("content store lock: %w", err)
 	}
 	defer lk.Unlock()
 	if _, err := os.Stat(dst); err == nil {
-		return got, nil // another writer got there first; same bytes
+		return false, nil // another writer got there first; same bytes
 	}
-	if err := os.Rename(in.f.Name(), dst); err != nil {
-		return "", fmt.Errorf("content store: %w", err)
+	if err := os.Rename(src, dst); err != nil {
+		return false, fmt.Errorf("content store: %w", err)
 	}
-	in.done = true
-	in.f.Close() // synced above; the blob is complete
-	return got, nil
+	return true, nil
 }
 
 // Put copies r into the store, verifying it against expected when given.
