@@ -2,6 +2,7 @@ package weights
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -106,12 +107,33 @@ func artifactFor(st *store.Store, projectDir string, w config.Weight, e config.L
 	return a, nil
 }
 
-// layerOpener streams a layer from the store if present, else repacks it,
-// verifying file digests on the way and the layer digest at the end.
+// layerOpener streams a layer from the store if present; else an
+// uncompressed layer straight from its files (pack.RawLayer: no hashing, no
+// pipe, seekable); else it repacks the layer, verifying file digests on the
+// way and the layer digest at the end.
+//
+// The raw path hashes nothing, by design: a weight layer is only ever read
+// by a consumer that checks its digest itself. A registry checks the
+// digest of the uploaded bytes at the commit (the distribution spec's
+// DIGEST_INVALID; internal/registry turns it into an error that says a
+// source file changed) and the OCI layout writer hashes every blob it
+// writes. The layer's bytes are a function of its files' bytes, so a
+// matching layer digest also proves each file matches its locked digest.
+// Hashing here too would double the CPU of a push and halve its speed on a
+// busy machine. Sizes are still checked when the files are opened.
 func layerOpener(st *store.Store, lp pack.LayerPlan, l config.LockLayer, resolve pack.OpenFunc) func(context.Context) (io.ReadCloser, error) {
 	return func(ctx context.Context) (io.ReadCloser, error) {
 		if f, err := st.Open(l.Digest); err == nil {
 			return f, nil
+		}
+		rl, err := pack.OpenRawLayer(ctx, lp, resolve)
+		switch {
+		case err == nil && rl.Size() == l.Size:
+			return rl, nil
+		case err == nil: // framing differs from the lock's: let the repack say how
+			rl.Close()
+		case !errors.Is(err, pack.ErrNotRaw):
+			return nil, err
 		}
 		pr, pw := io.Pipe()
 		go func() {

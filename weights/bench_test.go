@@ -66,7 +66,7 @@ func BenchmarkImport(b *testing.B) {
 	rec.Tool("openssl", openssl, "version")
 	rec.Tool("sha256sum", sha256sum, "--version")
 	rec.Setup(fmt.Sprintf("weights import: %s in %d files (%d large, one layer each; %d small, bundled), page cache warm for every contender",
-		units(fx.size), len(fx.files), fx.spec.LargeFiles, fx.spec.SmallFiles))
+		mibString(fx.size), len(fx.files), fx.spec.LargeFiles, fx.spec.SmallFiles))
 
 	// One process each over every file, reading from the page cache (warmed
 	// by the first call).
@@ -123,7 +123,7 @@ func BenchmarkImport(b *testing.B) {
 	// (BENCHMARKS.md compares the two sizes.)
 	sm := small.importFresh(b)
 	rec.Value(rowImport, "cog-frontend", "peak_rss", 0, float64(sm.rss), benchrec.Bytes, small.size)
-	b.Logf("peak RSS: %s for %s", units(sm.rss), units(small.size))
+	b.Logf("peak RSS: %s for %s", mibString(sm.rss), mibString(small.size))
 	small.remove()
 
 	if med := median(ratios); med > 1.15 {
@@ -296,4 +296,4 @@ func median(vs []float64) float64 {
 	return s[len(s)/2]
 }
 
-func units(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+func mibString(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
