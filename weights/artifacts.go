@@ -30,8 +30,10 @@ type ArtifactsOptions struct {
 // Artifacts returns one Artifact per weight of cog.yaml, in cog.yaml order,
 // from weights.lock. Nothing is read up front beyond a stat of each file;
 // every Blob.Open streams the exact layer bytes, from the content store
-// when it holds them, else by repacking the user's files deterministically,
-// and fails at the end of the stream if they do not hash to the locked
+// when it holds them, else from the user's files: an uncompressed layer as
+// tar framing around the files' bytes, unhashed (its consumer checks the
+// digest; see layerOpener), a gzip'd one by repacking deterministically,
+// failing at the end of the stream if it does not hash to the locked
 // digest. Drift between cog.yaml and the lock is an error that says what to
 // run.
 func Artifacts(ctx context.Context, opts ArtifactsOptions) ([]Artifact, error) {
