@@ -822,3 +822,35 @@ func TestDockerCogPlugin(t *testing.T) {
 		t.Errorf("docker cog inspect:\n%s", out)
 	}
 }
+
+// A raw weight layer is pushed from the user's file without hashing it
+// (weights.layerOpener): a same-size edit after import must still fail the
+// push, by the registry's digest check at the commit, with words that say
+// what changed and what to run, and the OCI layout output must refuse it by
+// its own hash.
+func TestBundlePushRefusesAFileEditedAfterImport(t *testing.T) {
+	env := testEnv(t)
+	repo := uniqueRepo(t, env.Registry, "bundle-edited")
+	dir, _ := weightsProject(t, env, repo.String())
+	writeImageLayout(t, filepath.Join(dir, "img"))
+	f, err := os.OpenFile(filepath.Join(dir, "weights", "minilm", "model.safetensors"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("edited"), 40<<20); err != nil { // same size, other bytes
+		t.Fatal(err)
+	}
+	f.Close()
+	image := "oci-layout://" + filepath.Join(dir, "img") + ":latest"
+	_, stderr, code := runSplit(t, dir, env.Binary, "bundle", "--image", image, "--push", repo.Tag("v1").String(), "--progress", "plain")
+	for _, want := range []string{"DIGEST_INVALID", "changed since its digest was recorded", "cog-frontend weights import"} {
+		if code == 0 || !strings.Contains(stderr, want) {
+			t.Fatalf("push of an edited weight file: exit %d, stderr lacks %q:\n%s", code, want, stderr)
+		}
+	}
+	_, stderr, code = runSplit(t, dir, env.Binary, "bundle", "--image", image, "--output", "type=oci,dest="+filepath.Join(dir, "out"), "--progress", "plain")
+	if code == 0 || !strings.Contains(stderr, "does not match its descriptor") {
+		t.Fatalf("layout output of an edited weight file: exit %d:\n%s", code, stderr)
+	}
+	t.Logf("layout output refused it: %s", tail(stderr, 3))
+}

@@ -2,6 +2,7 @@ package weights
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -29,8 +30,10 @@ type ArtifactsOptions struct {
 // Artifacts returns one Artifact per weight of cog.yaml, in cog.yaml order,
 // from weights.lock. Nothing is read up front beyond a stat of each file;
 // every Blob.Open streams the exact layer bytes, from the content store
-// when it holds them, else by repacking the user's files deterministically,
-// and fails at the end of the stream if they do not hash to the locked
+// when it holds them, else from the user's files: an uncompressed layer as
+// tar framing around the files' bytes, unhashed (its consumer checks the
+// digest; see layerOpener), a gzip'd one by repacking deterministically,
+// failing at the end of the stream if it does not hash to the locked
 // digest. Drift between cog.yaml and the lock is an error that says what to
 // run.
 func Artifacts(ctx context.Context, opts ArtifactsOptions) ([]Artifact, error) {
@@ -106,12 +109,33 @@ func artifactFor(st *store.Store, projectDir string, w config.Weight, e config.L
 	return a, nil
 }
 
-// layerOpener streams a layer from the store if present, else repacks it,
-// verifying file digests on the way and the layer digest at the end.
+// layerOpener streams a layer from the store if present; else an
+// uncompressed layer straight from its files (pack.RawLayer: no hashing, no
+// pipe, seekable); else it repacks the layer, verifying file digests on the
+// way and the layer digest at the end.
+//
+// The raw path hashes nothing, by design: a weight layer is only ever read
+// by a consumer that checks its digest itself. A registry checks the
+// digest of the uploaded bytes at the commit (the distribution spec's
+// DIGEST_INVALID; internal/registry turns it into an error that says a
+// source file changed) and the OCI layout writer hashes every blob it
+// writes. The layer's bytes are a function of its files' bytes, so a
+// matching layer digest also proves each file matches its locked digest.
+// Hashing here too would double the CPU of a push and halve its speed on a
+// busy machine. Sizes are still checked when the files are opened.
 func layerOpener(st *store.Store, lp pack.LayerPlan, l config.LockLayer, resolve pack.OpenFunc) func(context.Context) (io.ReadCloser, error) {
 	return func(ctx context.Context) (io.ReadCloser, error) {
 		if f, err := st.Open(l.Digest); err == nil {
 			return f, nil
+		}
+		rl, err := pack.OpenRawLayer(ctx, lp, resolve)
+		switch {
+		case err == nil && rl.Size() == l.Size:
+			return rl, nil
+		case err == nil: // framing differs from the lock's: let the repack say how
+			rl.Close()
+		case !errors.Is(err, pack.ErrNotRaw):
+			return nil, err
 		}
 		pr, pw := io.Pipe()
 		go func() {

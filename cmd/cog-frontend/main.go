@@ -46,10 +46,13 @@ func main() {
 	// Every mode builds with this binary's frontend: record its version in
 	// the image's org.cogfrontend.version label.
 	frontend.Version = version
+	stopProfile := startCPUProfile()
 	var sigs interrupts
 	ctx, stop := sigs.notify(context.Background())
 	defer stop()
-	if cmd, err := newRootCmd().ExecuteContextC(ctx); err != nil {
+	cmd, err := newRootCmd().ExecuteContextC(ctx)
+	stopProfile()
+	if err != nil {
 		if sig := sigs.signal(); sig != 0 && !gatewayMode {
 			os.Exit(reportInterrupted(os.Stderr, cmd, sig))
 		}

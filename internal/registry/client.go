@@ -105,7 +105,33 @@ func DefaultTransport() *http.Transport {
 	// of small writes; 1 MiB keeps the copy loop cheap.
 	t.WriteBufferSize = 1 << 20
 	t.ReadBufferSize = 64 << 10
+	// The transport hands a request body to the connection's ReadFrom,
+	// and a TCP connection's ReadFrom copies through 32 KiB (sendfile needs
+	// a bare file, and our bodies carry progress and the stall watchdog):
+	// 32 reads and writes per MiB. bigWrites copies through 1 MiB.
+	dial := (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return bigWrites{c}, nil
+	}
 	return t
+}
+
+// bigWrites is a connection whose ReadFrom copies through a 1 MiB buffer.
+type bigWrites struct{ net.Conn }
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// writerOnly hides the connection's own ReadFrom from io.CopyBuffer.
+type writerOnly struct{ io.Writer }
+
+func (c bigWrites) ReadFrom(r io.Reader) (int64, error) {
+	b := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(b)
+	return io.CopyBuffer(writerOnly{c.Conn}, r, *b)
 }
 
 // ProbeTransport is http.DefaultTransport with short connection timeouts,

@@ -572,3 +572,26 @@ func TestPingFailureOfAPlainHTTPRegistrySaysItsAnswer(t *testing.T) {
 		t.Fatalf("err = %v; want the registry's 503 and no TLS advice", err)
 	}
 }
+
+// Content streamed unhashed (a weight layer read from its files) is checked
+// by the registry at the commit: wrong bytes fail with a message saying the
+// content changed, and the session is forgotten, so the next push of the
+// right bytes starts over instead of committing the wrong ones again.
+func TestWrongBytesFailAtCommitAndForgetTheSession(t *testing.T) {
+	f := newFixture(t, registrytest.New(), nil)
+	f.c.StateDir = t.TempDir()
+	b, d := blob(2500)
+	wrong := bytes.Clone(b)
+	wrong[1234] ^= 1
+	repo := f.c.Repo(f.repo, Push)
+	_, err := repo.PushBlob(context.Background(), d, opener(wrong), nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "content changed since its digest was recorded") || !strings.Contains(err.Error(), "DIGEST_INVALID") {
+		t.Fatalf("push of wrong bytes: %v, want the registry's DIGEST_INVALID explained", err)
+	}
+	if _, err := os.Stat(repo.statePath(d.Digest)); !os.IsNotExist(err) {
+		t.Fatalf("upload state %s survived a DIGEST_INVALID (stat: %v)", repo.statePath(d.Digest), err)
+	}
+	if out := f.push(t, b, d); out != Uploaded {
+		t.Fatalf("push of the right bytes: %v, want Uploaded", out)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -507,7 +508,29 @@ func (u *upload) commit(ctx context.Context, body io.Reader, n int64) error {
 		body = strings.NewReader("")
 	}
 	_, _, err = u.r.c.do(ctx, u.hc, http.MethodPut, cu.String(), http.Header{"Content-Type": {"application/octet-stream"}}, body, n, http.StatusCreated, http.StatusNoContent)
+	if digestInvalid(err) {
+		// The bytes sent are not the blob: callers may stream content
+		// unhashed and rely on this check (weights.layerOpener does). The
+		// session holds wrong bytes; forget it so the next run starts over.
+		u.location, u.offset = "", 0
+		u.clearState()
+		return fmt.Errorf("the registry computed another digest than %s for the %d bytes sent: the content changed since its digest was recorded (for a weight: a file changed since `cog-frontend weights import`; run it again): %w", u.d.Digest, u.d.Size, err)
+	}
 	return err
+}
+
+// digestInvalid reports a registry's DIGEST_INVALID (the distribution
+// spec's answer to a commit whose bytes do not match the digest).
+func digestInvalid(err error) bool {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		for _, d := range te.Errors {
+			if d.Code == transport.DigestInvalidErrorCode {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 type countingReader struct {
