@@ -9,7 +9,8 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 E2E_TIMEOUT ?= 75m
 # The e2e suite runs as two test processes side by side: the tests with
 # daemons of their own (the Docker Engines, the oldest buildkitd, the
-# registries lab with TLS and token auth) plus the weights pull tests, and
+# registries lab with TLS and token auth) plus the weights pull tests and
+# the reliability suites (disk full, concurrency, faults under load), and
 # the rest; the split keeps the two about equally long. Most of their time is spent waiting on builds,
 # downloads and models starting, so together they take little more than the
 # longer one.
