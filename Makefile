@@ -106,9 +106,10 @@ demo:
 # the tool a user would pick instead, in one run on the same machine and
 # data, rendered into BENCHMARKS.md (hack/benchreport) from the records the
 # benchmarks write to $(BENCH_OUT). Default: 1 GiB weight sets, 3 runs, the
-# cold demo on a fresh clone with the daemons cached (about 30 minutes on 2
-# cores). FULL=1: 4 GiB, and the cold demo on an empty environment state as
-# on a fresh machine (about 75 minutes). A missed target is a MISS row, not
+# cold demo on a fresh clone with the daemons cached (8 minutes measured on
+# 2 cores). FULL=1: 4 GiB, and the cold demo on an empty environment state
+# (every daemon and base image built again: 8 more minutes with Go's caches
+# warm, about 30 on a fresh machine). A missed target is a MISS row, not
 # a failure; a benchmark that breaks fails the target after the report.
 BENCH_BYTES ?= $(if $(FULL),4294967296,1073741824)
 BENCH_RUNS  ?= 3

@@ -9,8 +9,9 @@
 #             images/), so "cold" is: new buildkitd with an empty build
 #             cache, new registry seeded again, new Docker Engines; the
 #             model build installs its Python packages.
-#   FULL=1:   an empty environment state, as on a fresh machine: hack/dev-env
-#             up builds every daemon and base image first (the README's cold).
+#   FULL=1:   an empty environment state: hack/dev-env up builds every
+#             daemon and base image first (the README's cold, except for
+#             the Go and Debian downloads a fresh machine also makes).
 #
 # The second environment runs beside the usual one on its own registry port,
 # builder name, bridges and subnets (hack/dev-env's COG_DEV_* overrides) and
@@ -54,8 +55,8 @@ if [[ -z $full ]]; then
     cp -al "$main_state/$d" "$COG_DEV_STATE/$d" 2>/dev/null || cp -a "$main_state/$d" "$COG_DEV_STATE/$d"
   done
 else
-  cold_row="make demo on a fresh clone, cold (fresh machine)"
-  mode="fresh clone on a fresh machine: empty environment state, every daemon and base image built"
+  cold_row="make demo on a fresh clone, cold (empty environment state)"
+  mode="fresh clone, empty environment state: every daemon and base image built again (Go module/build caches and Debian packages as this machine has them; a machine without them adds their downloads and compiles)"
 fi
 
 git clone --quiet "$root" "$work/clone"
