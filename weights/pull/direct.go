@@ -82,13 +82,8 @@ func (f *Fetcher) direct(ctx context.Context, j *layerJob) (retry bool, err erro
 
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	net := f.body(cctx, l, have)
+	net, meter := f.meteredBody(cctx, j.name, l, have)
 	defer net.Close()
-	var got atomic.Int64
-	got.Store(have)
-	meter := &meterReader{r: net, n: &got, stats: &f.Stats, every: 4 << 20, fn: func(n int64) {
-		f.emit(Event{Kind: EventProgress, Weight: j.name, Layer: l.Digest, Bytes: n, Total: l.Size})
-	}}
 	r := ctxio.Reader(cctx, meter)
 
 	lh := sha256.New()

@@ -248,13 +248,8 @@ func (f *Fetcher) download(ctx context.Context, j *layerJob) (retry bool, err er
 	defer prefix.Close()
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	net := f.body(cctx, l, have)
+	net, meter := f.meteredBody(cctx, j.name, l, have)
 	defer net.Close()
-	var got atomic.Int64
-	got.Store(have)
-	meter := &meterReader{r: net, n: &got, stats: &f.Stats, every: 4 << 20, fn: func(n int64) {
-		f.emit(Event{Kind: EventProgress, Weight: j.name, Layer: l.Digest, Bytes: n, Total: l.Size})
-	}}
 	stream := io.MultiReader(io.LimitReader(prefix, have), io.TeeReader(meter, p))
 	// The layer's files become durable with one sync and visible together,
 	// once the layer's digest checks out.
@@ -310,6 +305,18 @@ func (m *meterReader) Read(b []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// meteredBody is body with progress: every 4 MiB that arrive emit a
+// progress event for weight's layer and count toward Stats.BytesFetched.
+// Close the returned body; read from the meter.
+func (f *Fetcher) meteredBody(ctx context.Context, weight string, l Layer, from int64) (io.ReadCloser, io.Reader) {
+	net := f.body(ctx, l, from)
+	got := new(atomic.Int64)
+	got.Store(from)
+	return net, &meterReader{r: net, n: got, stats: &f.Stats, every: 4 << 20, fn: func(n int64) {
+		f.emit(Event{Kind: EventProgress, Weight: weight, Layer: l.Digest, Bytes: n, Total: l.Size})
+	}}
 }
 
 // body streams bytes from..l.Size of the layer from the source, retrying
