@@ -198,16 +198,7 @@ func (p *faultProxy) resetResponseMidBody(w http.ResponseWriter, r *http.Request
 	}
 	w.WriteHeader(resp.StatusCode)
 	io.CopyN(w, resp.Body, resp.ContentLength/2)
-	if hj, ok := w.(http.Hijacker); ok {
-		if c, _, err := hj.Hijack(); err == nil {
-			if tc, ok := c.(*net.TCPConn); ok {
-				tc.SetLinger(0) // RST, not FIN
-			}
-			c.Close()
-			return
-		}
-	}
-	panic(http.ErrAbortHandler)
+	resetClient(w)
 }
 
 // resetMidBody forwards the first half of a PATCH body to the registry,
@@ -231,16 +222,7 @@ func (p *faultProxy) resetMidBody(w http.ResponseWriter, r *http.Request, target
 	pw.CloseWithError(io.ErrUnexpectedEOF)
 	<-done
 	time.Sleep(50 * time.Millisecond) // let the registry record what it got
-	if hj, ok := w.(http.Hijacker); ok {
-		if c, _, err := hj.Hijack(); err == nil {
-			if tc, ok := c.(*net.TCPConn); ok {
-				tc.SetLinger(0) // RST, not FIN
-			}
-			c.Close()
-			return
-		}
-	}
-	panic(http.ErrAbortHandler)
+	resetClient(w)
 }
 
 type countBody struct {
@@ -252,4 +234,19 @@ func (c *countBody) Read(b []byte) (int, error) {
 	n, err := c.ReadCloser.Read(b)
 	c.n.Add(int64(n))
 	return n, err
+}
+
+// resetClient drops the client's connection with an RST (not a FIN), as a
+// network failure mid-transfer would.
+func resetClient(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetLinger(0)
+			}
+			c.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
 }

@@ -751,19 +751,7 @@ func TestReliabilityConcurrency(t *testing.T) {
 	verifyStore(t, shared)
 	locksFree(t, shared)
 
-	start = time.Now()
-	parallel(4, func(i int) {
-		outs[i], errs[i] = pushProject(t, dirs[i], env, repos[i%2].Tag(fmt.Sprintf("v%d", i)).String())
-	})
-	t.Logf("4 pushes at once: %s", time.Since(start).Round(time.Millisecond))
-	for i := range 4 {
-		if errs[i] != nil {
-			t.Fatalf("push %d: %v\n%s", i, errs[i], outs[i])
-		}
-	}
-	for i, d := range dirs {
-		verifyRegistryBlobs(t, theEnv.Registry, repos[i%2].RepositoryStr(), readLock(t, d))
-	}
+	pushFourAndVerify(t, dirs, env, repos, "at once")
 	locksFree(t, shared)
 
 	// 12 at once, one store: imports of the twin projects (sharing
@@ -947,22 +935,10 @@ func TestReliabilityFaultsUnderLoad(t *testing.T) {
 
 	errs := make([]error, 4)
 	outs := make([]string, 4)
-	start := time.Now()
-	parallel(4, func(i int) {
-		outs[i], errs[i] = pushProject(t, dirs[i], env, repos[i%2].Tag(fmt.Sprintf("v%d", i)).String())
-	})
-	t.Logf("4 pushes through faults: %s", time.Since(start).Round(time.Millisecond))
-	for i := range 4 {
-		if errs[i] != nil {
-			t.Fatalf("push %d through faults: %v\n%s", i, errs[i], outs[i])
-		}
-	}
-	for i, d := range dirs {
-		verifyRegistryBlobs(t, theEnv.Registry, repos[i%2].RepositoryStr(), readLock(t, d))
-	}
+	pushFourAndVerify(t, dirs, env, repos, "through faults")
 
 	roots := make([]string, 4)
-	start = time.Now()
+	start := time.Now()
 	parallel(4, func(i int) {
 		roots[i] = filepath.Join(base, fmt.Sprintf("root-%d", i))
 		// Two nodes, two pulls each, sharing their store.
@@ -987,5 +963,26 @@ func TestReliabilityFaultsUnderLoad(t *testing.T) {
 		if px.injectedCount(k) == 0 {
 			t.Errorf("no %s fault was injected; the test did not test it (%s)", k, injected)
 		}
+	}
+}
+
+// pushFourAndVerify pushes the four projects at once, dirs[i] to
+// repos[i%2]:v<i>, and checks every blob each lock names in the registry.
+func pushFourAndVerify(t *testing.T, dirs []string, env []string, repos []name.Repository, how string) {
+	t.Helper()
+	errs := make([]error, 4)
+	outs := make([]string, 4)
+	start := time.Now()
+	parallel(4, func(i int) {
+		outs[i], errs[i] = pushProject(t, dirs[i], env, repos[i%2].Tag(fmt.Sprintf("v%d", i)).String())
+	})
+	t.Logf("4 pushes %s: %s", how, time.Since(start).Round(time.Millisecond))
+	for i := range 4 {
+		if errs[i] != nil {
+			t.Fatalf("push %d %s: %v\n%s", i, how, errs[i], outs[i])
+		}
+	}
+	for i, d := range dirs {
+		verifyRegistryBlobs(t, theEnv.Registry, repos[i%2].RepositoryStr(), readLock(t, d))
 	}
 }
