@@ -1,36 +1,15 @@
 package config
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
-	"math/big"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/cog-frontend/cog-frontend/internal/testcert"
 )
 
-func testCertPEM(t *testing.T, cn string) []byte {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
-
 func TestParseCACertAcceptsPEMAndBase64OfPEM(t *testing.T) {
-	a, b := testCertPEM(t, "a"), testCertPEM(t, "b")
+	a, b := testcert.SelfSignedCA(t, "a"), testcert.SelfSignedCA(t, "b")
 	bundle := "# comment a\n" + string(a) + "\n# comment b\n" + string(b)
 	want := string(a) + string(b)
 	for name, v := range map[string]string{
@@ -51,7 +30,7 @@ func TestParseCACertAcceptsPEMAndBase64OfPEM(t *testing.T) {
 }
 
 func TestParseCACertRefusesWhatIsNotACertificate(t *testing.T) {
-	cert := string(testCertPEM(t, "a"))
+	cert := string(testcert.SelfSignedCA(t, "a"))
 	for name, tc := range map[string]struct{ v, want string }{
 		"path":       {"/etc/ssl/ca.crt", "neither PEM"},
 		"garbage":    {"hello", "neither PEM"},

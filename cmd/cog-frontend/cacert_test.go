@@ -1,41 +1,20 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-)
 
-func selfSigned(t *testing.T, cn string) []byte {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
+	"github.com/cog-frontend/cog-frontend/internal/testcert"
+)
 
 // TestCACertArgForms: COG_CA_CERT as a file, a directory (*.crt and *.pem
 // in name order, other files ignored), PEM text and base64 of PEM all give
 // the frontend PEM; --build-arg COG_CA_CERT wins over the environment.
 func TestCACertArgForms(t *testing.T) {
-	a, b := selfSigned(t, "a"), selfSigned(t, "b")
+	a, b := testcert.SelfSignedCA(t, "a"), testcert.SelfSignedCA(t, "b")
 	dir := t.TempDir()
 	for name, dt := range map[string][]byte{"1-a.crt": a, "2-b.pem": b, "notes.txt": []byte("not a cert")} {
 		if err := os.WriteFile(filepath.Join(dir, name), dt, 0o644); err != nil {
