@@ -31,6 +31,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -798,15 +799,7 @@ func TestReliabilityConcurrency(t *testing.T) {
 	for i := range 4 {
 		cmds[i], bufs[i] = startCog(t, base, env2, "weights", "pull", pullRef(i), "--dest", filepath.Join(base, fmt.Sprintf("kroot-%d", i)))
 	}
-	deadline := time.Now().Add(time.Minute)
-	for slow.bytes.Load() < 6<<20 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the pulls never moved 6 MiB")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	_ = cmds[0].Process.Signal(syscall.SIGKILL)
-	_ = cmds[0].Wait()
+	killOnceMoved(t, cmds[0], &slow.bytes, 6<<20, "the pulls never moved 6 MiB")
 	t.Logf("killed pull 0 after %d bytes through the proxy", slow.bytes.Load())
 	for i := 1; i < 4; i++ {
 		waitCog(t, fmt.Sprintf("pull %d after another was killed", i), cmds[i], bufs[i], 3*time.Minute)
@@ -831,15 +824,7 @@ func TestReliabilityConcurrency(t *testing.T) {
 		cmds[i], bufs[i] = startCog(t, twins[i], env, "bundle", "--image", "oci-layout://"+filepath.Join(twins[i], "img")+":latest",
 			"--push", krepo+fmt.Sprintf(":t%d", i), "--progress", "plain")
 	}
-	deadline = time.Now().Add(time.Minute)
-	for px.blobBytes.Load() < 3<<20 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the pushes never sent 3 MiB")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	_ = cmds[0].Process.Signal(syscall.SIGKILL)
-	_ = cmds[0].Wait()
+	killOnceMoved(t, cmds[0], &px.blobBytes, 3<<20, "the pushes never sent 3 MiB")
 	t.Logf("killed push 0 after %d blob bytes through the proxy", px.blobBytes.Load())
 	for i := 1; i < 4; i++ {
 		waitCog(t, fmt.Sprintf("push %d after another was killed", i), cmds[i], bufs[i], 3*time.Minute)
@@ -862,7 +847,7 @@ func TestReliabilityConcurrency(t *testing.T) {
 		t.Fatal(err)
 	}
 	imp, ibuf := startCog(t, dirs[0], env, "weights", "import")
-	deadline = time.Now().Add(time.Minute)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		if ents, _ := os.ReadDir(filepath.Join(shared, "ingest")); len(ents) > 0 {
 			break
@@ -985,4 +970,19 @@ func pushFourAndVerify(t *testing.T, dirs []string, env []string, repos []name.R
 	for i, d := range dirs {
 		verifyRegistryBlobs(t, theEnv.Registry, repos[i%2].RepositoryStr(), readLock(t, d))
 	}
+}
+
+// killOnceMoved kills cmd with SIGKILL once counter reaches n bytes, and
+// fails with never if that takes over a minute.
+func killOnceMoved(t *testing.T, cmd *exec.Cmd, counter *atomic.Int64, n int64, never string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for counter.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatal(never)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
 }
